@@ -1,0 +1,5 @@
+"""``python -m crashed`` is the ``crashed`` command."""
+
+from crashed.cli import main
+
+main()

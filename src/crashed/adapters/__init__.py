@@ -1,0 +1,1 @@
+"""Adapters implementing the ports in ``crashed.ports`` for local and cloud platforms."""

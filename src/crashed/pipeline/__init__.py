@@ -1,0 +1,1 @@
+"""The training pipeline: ops, DAG, kfp compilation, local runner and deployment."""

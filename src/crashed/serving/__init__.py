@@ -1,0 +1,1 @@
+"""The inference service: Flask app, fast predictor, gunicorn configuration."""

@@ -1,0 +1,67 @@
+"""Build adapters once from settings; everything below the CLI receives them ready-made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from crashed.ports import GitHost, Lake, Warehouse
+from crashed.settings import Settings
+
+
+@dataclass
+class Adapters:
+    """The adapters selected by ``settings``, each created on first use and then reused."""
+
+    settings: Settings
+    _overrides: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def lake(self) -> Lake:
+        if "lake" in self._overrides:
+            return self._overrides["lake"]  # type: ignore[return-value]
+        s = self.settings
+        if s.lake_kind == "gcs":
+            from crashed.adapters.gcs_lake import GCSLake
+
+            return GCSLake(project=s.gcp_project)
+        from crashed.adapters.local_lake import LocalLake
+
+        return LocalLake(s.home / "lake")
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        if "warehouse" in self._overrides:
+            return self._overrides["warehouse"]  # type: ignore[return-value]
+        s = self.settings
+        if s.warehouse_kind == "bigquery":
+            from crashed.adapters.bigquery_warehouse import BigQueryWarehouse
+
+            return BigQueryWarehouse(
+                project=s.gcp_project,
+                dataset=s.warehouse_dataset,
+                location=s.warehouse_location,
+                lake=self.lake,
+                api_endpoint=s.bigquery_api_endpoint,
+            )
+        from crashed.adapters.duckdb_warehouse import DuckDBWarehouse
+
+        return DuckDBWarehouse(s.home / "warehouse.duckdb", lake=self.lake)
+
+    @cached_property
+    def git_host(self) -> GitHost:
+        if "git_host" in self._overrides:
+            return self._overrides["git_host"]  # type: ignore[return-value]
+        s = self.settings
+        if s.git_host_kind == "gitlab":
+            from crashed.adapters.gitlab_githost import GitLabHost
+
+            return GitLabHost.from_settings(s)
+        from crashed.adapters.local_githost import LocalGitHost
+
+        return LocalGitHost.from_settings(s)
+
+
+def build_adapters(settings: Settings, **overrides: object) -> Adapters:
+    """Adapters for ``settings``; ``overrides`` (lake=…, warehouse=…, git_host=…) win."""
+    return Adapters(settings, dict(overrides))

@@ -1,0 +1,1 @@
+"""Local servers the integration tests talk to (emulators and small stateful fakes)."""
