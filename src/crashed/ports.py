@@ -42,11 +42,11 @@ class Warehouse(Protocol):
         ...
 
     def select_into(self, table: str, sql: str, params: QueryParams | None = None) -> int:
-        """Create or replace ``table`` with the result of a parameterised SELECT; return its rows."""
+        """Create or replace ``table`` from a parameterised SELECT; return its row count."""
         ...
 
     def export(self, table: str, uri: str) -> str:
-        """Export ``table`` as one Parquet file to the lake URI ``gs://bucket/path``; return the URI."""
+        """Export ``table`` as one Parquet file to the lake URI ``gs://bucket/path``."""
         ...
 
     def table_exists(self, table: str) -> bool:

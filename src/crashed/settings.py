@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     warehouse_dataset: str = Field(default="crashed", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
     warehouse_location: str = "australia-southeast1"
     bigquery_api_endpoint: str | None = None
-    lake_bucket: str = Field(default="crashed-lake", pattern=r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
+    lake_bucket: str = Field(
+        default="crashed-lake", pattern=r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$"
+    )
     lake_path: str = ""
 
     gitlab_url: str = "https://gitlab.com"

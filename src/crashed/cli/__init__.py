@@ -14,7 +14,7 @@ from crashed.errors import CrashedError
 
 
 class _Root(click.Group):
-    """Root group that turns errors into one line and an exit code (tracebacks only with --debug)."""
+    """Root group: errors become one line and an exit code (tracebacks only with --debug)."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
