@@ -17,13 +17,13 @@ that names it, instead of a bucket silently created in whatever location the pro
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TypeVar
 
 import requests
 from google.api_core import exceptions as api_exceptions
@@ -42,8 +42,6 @@ from crashed.ports import ObjectInfo
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 _CHECKSUM = "md5"
 _OCTET_STREAM = "application/octet-stream"
-
-T = TypeVar("T")
 
 
 class GCSLake:
@@ -161,16 +159,16 @@ class GCSLake:
 
     def list(self, prefix: str) -> list[str]:
         bucket, key = parse_uri(prefix)
-        try:
-            with self._errors("listing", prefix, missing=""):
+        with self._errors("listing", prefix):
+            try:
                 names = [
                     blob.name
                     for blob in self.client.list_blobs(
                         bucket, prefix=key or None, retry=self.retry, timeout=self.timeout
                     )
                 ]
-        except NotFoundError:  # the bucket does not exist: nothing is under the prefix
-            return []
+            except api_exceptions.NotFound:  # no such bucket: nothing is under the prefix
+                return []
         return sorted(f"gs://{bucket}/{name}" for name in names)
 
     def checksum(self, uri: str) -> ObjectInfo:
@@ -180,8 +178,9 @@ class GCSLake:
             blob.download_to_file(
                 sink, raw_download=True, checksum=_CHECKSUM, retry=self.retry, timeout=self.timeout
             )
-        return ObjectInfo(uri=uri, sha256=sink.sha256.hexdigest(), md5=sink.md5.hexdigest(),
-                          bytes=sink.size)
+        return ObjectInfo(
+            uri=uri, sha256=sink.sha256.hexdigest(), md5=sink.md5.hexdigest(), bytes=sink.size
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -218,13 +217,11 @@ class GCSLake:
             )
 
     def _create_bucket(self, bucket: str, uri: str) -> None:
-        try:
-            with self._errors("creating the bucket for", uri):
-                self.client.create_bucket(bucket, project=self.project, retry=self.retry,
-                                          timeout=self.timeout)
-        except ServiceError as error:
-            if not isinstance(error.__cause__, api_exceptions.Conflict):
-                raise  # Conflict: someone created it meanwhile, which is what we wanted
+        # Conflict: created meanwhile by someone else, which is what we wanted.
+        with self._errors("creating the bucket for", uri), suppress(api_exceptions.Conflict):
+            self.client.create_bucket(
+                bucket, project=self.project, retry=self.retry, timeout=self.timeout
+            )
 
     @contextmanager
     def _errors(self, action: str, uri: str, missing: str | None = None) -> Iterator[None]:
@@ -242,9 +239,7 @@ class GCSLake:
             raise NotFoundError(missing) from None
         except api_exceptions.GoogleAPICallError as error:
             code = f"{error.code} " if error.code else ""
-            raise ServiceError(
-                f"Cloud Storage error {where}: {code}{_reason(error)}"
-            ) from error
+            raise ServiceError(f"Cloud Storage error {where}: {code}{_reason(error)}") from error
         except api_exceptions.RetryError as error:
             raise ServiceError(
                 f"Cloud Storage unreachable {where} (gave up retrying: {_reason(error.cause)})"
@@ -286,8 +281,6 @@ class _HashSink:
 def _b64_to_hex(value: str | None) -> str | None:
     if not value:
         return None
-    import base64
-
     return base64.b64decode(value).hex()
 
 

@@ -1,0 +1,343 @@
+"""The GCP warehouse: a BigQuery dataset, reached with the official ``google-cloud-bigquery`` client.
+
+- Table names are bare identifiers qualified with ``project.dataset``; SQL runs with the dataset as
+  ``QueryJobConfig.default_dataset``. ``@name`` parameters become typed ``ScalarQueryParameter``\\ s
+  (bool → BOOL, int → INT64, float → FLOAT64, str → STRING, date → DATE, aware datetime →
+  TIMESTAMP, naive datetime → DATETIME); values are never formatted into SQL text.
+- ``load_frame`` converts the frame to Parquet locally (so an unconvertible frame fails before
+  BigQuery is touched), loads it into a staging table ``_staging_<table>_<hex>`` with an explicit
+  schema, then replaces the target with ``CREATE OR REPLACE TABLE … AS SELECT * FROM staging``
+  (one atomic statement). A failure at any step leaves the old table as it was; the staging
+  table is dropped in every case.
+- ``export`` runs a BigQuery extract job (PARQUET) to the ``gs://`` URI — the same code path on
+  GCP and against the local-bigquery emulator, which writes ``gs://`` objects into a folder
+  (``GCS_LOCAL_ROOT``) laid out like :class:`crashed.adapters.local_lake.LocalLake` or into a
+  Cloud Storage emulator. There is no query-and-upload fallback: instead the lake is asked
+  afterwards whether the object exists, so a warehouse writing to storage the lake cannot see is
+  reported (``ServiceError``) rather than silently "exported". On GCP a single-file extract
+  is limited to 1 GB of table data.
+- ``query`` returns DATE columns as ``datetime64[us]`` (like the DuckDB adapter) rather than the
+  client's ``dbdate``; other columns keep the client's nullable dtypes.
+- Google API errors become :mod:`crashed.errors`: missing table or dataset → ``NotFoundError``,
+  unreachable endpoint, 5xx or retry deadline → ``ServiceError``, bad load data → ``InputError``,
+  missing or expired credentials → ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import numbers
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import google.auth.exceptions
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+from google.cloud.bigquery.retry import DEFAULT_RETRY
+
+from crashed.errors import ConfigError, CrashedError, InputError, NotFoundError, ServiceError
+from crashed.ports import Lake, QueryParams
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_TYPES = {
+    "BOOL": "BOOLEAN",
+    "BOOLEAN": "BOOLEAN",
+    "INTEGER": "INT64",
+    "INT64": "INT64",
+    "FLOAT": "FLOAT64",
+    "FLOAT64": "FLOAT64",
+    "NUMERIC": "NUMERIC",
+    "BIGNUMERIC": "BIGNUMERIC",
+    "STRING": "STRING",
+    "BYTES": "BYTES",
+    "DATE": "DATE",
+    "DATETIME": "DATETIME",
+    "TIME": "TIME",
+    "TIMESTAMP": "TIMESTAMP",
+    "RECORD": "STRUCT",
+    "STRUCT": "STRUCT",
+}
+PUBLIC_ENDPOINT = "https://bigquery.googleapis.com"
+
+
+def _table_name(table: str) -> str:
+    if not _IDENT.match(table):
+        raise InputError(f"invalid table name {table!r} (letters, digits and _ only)")
+    return table
+
+
+def _first_line(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def query_parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:
+    """A typed BigQuery parameter for ``@name`` from a Python value (bool is checked before int)."""
+    if isinstance(value, bool | np.bool_):
+        return bigquery.ScalarQueryParameter(name, "BOOL", bool(value))
+    if isinstance(value, numbers.Integral):
+        return bigquery.ScalarQueryParameter(name, "INT64", int(value))
+    if isinstance(value, numbers.Real):
+        return bigquery.ScalarQueryParameter(name, "FLOAT64", float(value))
+    if isinstance(value, str):
+        return bigquery.ScalarQueryParameter(name, "STRING", value)
+    if isinstance(value, dt.datetime):  # before date: datetime is a date subclass
+        kind = "TIMESTAMP" if value.tzinfo is not None else "DATETIME"
+        return bigquery.ScalarQueryParameter(name, kind, value)
+    if isinstance(value, dt.date):
+        return bigquery.ScalarQueryParameter(name, "DATE", value)
+    raise InputError(
+        f"query parameter @{name}: unsupported value {value!r} ({type(value).__name__}); "
+        "use str, int, float, bool, date or datetime"
+    )
+
+
+def _bigquery_type(field: pa.Field) -> str:
+    kind = field.type
+    if pa.types.is_boolean(kind):
+        return "BOOL"
+    if pa.types.is_integer(kind):
+        return "INT64"
+    if pa.types.is_floating(kind):
+        return "FLOAT64"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+        return "STRING"
+    if pa.types.is_date(kind):
+        return "DATE"
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMP" if kind.tz is not None else "DATETIME"
+    raise InputError(f"column {field.name!r} has type {kind}, which cannot be loaded into BigQuery")
+
+
+def frame_to_parquet(frame: pd.DataFrame, table: str) -> tuple[bytes, list[bigquery.SchemaField]]:
+    """The frame as Parquet bytes plus its BigQuery schema; ``InputError`` if not convertible.
+
+    All-null object columns are loaded as STRING.
+    """
+    if frame.columns.duplicated().any():
+        raise InputError(f"cannot load table {table}: duplicate column names")
+    try:
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError) as error:
+        raise InputError(f"cannot load table {table}: {_first_line(error)}") from None
+    for index, field in enumerate(arrow.schema):
+        if pa.types.is_dictionary(field.type):  # pandas categoricals
+            arrow = arrow.set_column(index, field.name, arrow.column(index).cast(pa.string()))
+        elif pa.types.is_null(field.type):
+            arrow = arrow.set_column(index, field.name, arrow.column(index).cast(pa.string()))
+    schema = [bigquery.SchemaField(f.name, _bigquery_type(f)) for f in arrow.schema]
+    buffer = io.BytesIO()
+    pq.write_table(arrow, buffer, coerce_timestamps="us", allow_truncated_timestamps=True)
+    return buffer.getvalue(), schema
+
+
+class BigQueryWarehouse:
+    """:class:`crashed.ports.Warehouse` on one BigQuery dataset."""
+
+    def __init__(
+        self,
+        project: str,
+        dataset: str,
+        location: str,
+        lake: Lake,
+        api_endpoint: str | None = None,
+        client: bigquery.Client | None = None,
+        *,
+        retry_deadline: float = 120.0,
+    ) -> None:
+        self.project = project
+        self.dataset = dataset
+        self.location = location
+        self.lake = lake
+        self.endpoint = (api_endpoint or PUBLIC_ENDPOINT).rstrip("/")
+        self.client = client or _make_client(project, location, api_endpoint)
+        self.retry = DEFAULT_RETRY.with_timeout(retry_deadline)
+        self.dataset_ref = bigquery.DatasetReference(project, dataset)
+        self._dataset_ready = False
+
+    # -- Warehouse -----------------------------------------------------------------------------
+
+    def load_frame(self, table: str, frame: pd.DataFrame) -> int:
+        name = _table_name(table)
+        data, schema = frame_to_parquet(frame, name)
+        self._ensure_dataset()
+        staging = self._ref(f"_staging_{name}_{uuid.uuid4().hex[:12]}")
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            schema=schema,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        )
+        try:
+            with self._errors(f"cannot load table {self._qualified(name)}", load=True):
+                job = self.client.load_table_from_file(
+                    io.BytesIO(data), staging, size=len(data), job_config=config
+                )
+                job.result(retry=self.retry)
+                self._run(f"CREATE OR REPLACE TABLE `{name}` AS SELECT * FROM `{staging.table_id}`")
+        finally:
+            self._drop(staging)
+        return len(frame)
+
+    def query(self, sql: str, params: QueryParams | None = None) -> pd.DataFrame:
+        with self._errors("warehouse query failed"):
+            job = self._run(sql, params)
+            frame = job.to_dataframe(create_bqstorage_client=False, date_dtype=None)
+            dates = [f.name for f in job.schema or [] if f.field_type == "DATE"]
+        for column in dates:
+            frame[column] = frame[column].astype("datetime64[us]")
+        return frame
+
+    def select_into(self, table: str, sql: str, params: QueryParams | None = None) -> int:
+        name = _table_name(table)
+        self._ensure_dataset()
+        destination = self._ref(name)
+        with self._errors(f"cannot create {self._qualified(name)}"):
+            self._run(
+                sql,
+                params,
+                destination=destination,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            )
+            rows = self.client.get_table(destination, retry=self.retry).num_rows
+        return int(rows or 0)
+
+    def export(self, table: str, uri: str) -> str:
+        name = self._existing(table)
+        config = bigquery.ExtractJobConfig(destination_format=bigquery.DestinationFormat.PARQUET)
+        with self._errors(f"cannot export {self._qualified(name)} to {uri}"):
+            job = self.client.extract_table(
+                self._ref(name), uri, job_config=config, location=self.location, retry=self.retry
+            )
+            job.result(retry=self.retry)
+        if not self.lake.exists(uri):
+            raise ServiceError(
+                f"BigQuery exported {self._qualified(name)} to {uri}, but the lake has no object "
+                "there: the warehouse and the lake do not share storage"
+            )
+        return uri
+
+    def table_exists(self, table: str) -> bool:
+        name = _table_name(table)
+        try:
+            with self._errors(f"cannot look up {self._qualified(name)}"):
+                self.client.get_table(self._ref(name), retry=self.retry)
+        except NotFoundError:
+            return False
+        return True
+
+    def columns(self, table: str) -> dict[str, str]:
+        name = _table_name(table)
+        with self._errors(f"cannot read the schema of {self._qualified(name)}"):
+            schema = self.client.get_table(self._ref(name), retry=self.retry).schema
+        return {f.name: _TYPES.get(f.field_type.upper(), f.field_type.upper()) for f in schema}
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the client's HTTP session."""
+        self.client.close()
+
+    def _ref(self, table: str) -> bigquery.TableReference:
+        return self.dataset_ref.table(table)
+
+    def _qualified(self, table: str) -> str:
+        return f"{self.project}.{self.dataset}.{table}"
+
+    def _existing(self, table: str) -> str:
+        name = _table_name(table)
+        if not self.table_exists(name):
+            raise NotFoundError(f"table {self._qualified(name)} does not exist in BigQuery")
+        return name
+
+    def _ensure_dataset(self) -> None:
+        if self._dataset_ready:
+            return
+        dataset = bigquery.Dataset(self.dataset_ref)
+        dataset.location = self.location
+        with self._errors(f"cannot create dataset {self.project}.{self.dataset}"):
+            self.client.create_dataset(dataset, exists_ok=True, retry=self.retry)
+        self._dataset_ready = True
+
+    def _run(
+        self, sql: str, params: QueryParams | None = None, **config: object
+    ) -> bigquery.QueryJob:
+        job_config = bigquery.QueryJobConfig(
+            default_dataset=self.dataset_ref,
+            query_parameters=[query_parameter(k, v) for k, v in (params or {}).items()],
+            **config,
+        )
+        job = self.client.query(sql, job_config=job_config, location=self.location, retry=self.retry)
+        job.result(retry=self.retry)
+        return job
+
+    def _drop(self, table: bigquery.TableReference) -> None:
+        try:
+            self.client.delete_table(table, not_found_ok=True, retry=self.retry)
+        except (api_exceptions.GoogleAPIError, requests.RequestException):
+            pass  # best effort; the original error (if any) matters more
+
+    @contextmanager
+    def _errors(self, action: str, *, load: bool = False) -> Iterator[None]:
+        """Translate Google client errors into one-line :mod:`crashed.errors`."""
+        try:
+            yield
+        except CrashedError:
+            raise
+        except api_exceptions.NotFound as error:
+            raise NotFoundError(f"{action}: {_first_line(error)}") from None
+        except (api_exceptions.Unauthorized, api_exceptions.Forbidden) as error:
+            raise ServiceError(
+                f"{action}: permission denied at {self.endpoint}: {_first_line(error)}"
+            ) from None
+        except api_exceptions.BadRequest as error:
+            kind = InputError if load else ServiceError
+            raise kind(f"{action}: {_first_line(error)}") from None
+        except api_exceptions.RetryError as error:
+            cause = error.cause if error.cause is not None else error
+            raise ServiceError(
+                f"{action}: BigQuery at {self.endpoint} unreachable ({_first_line(cause)})"
+            ) from None
+        except google.auth.exceptions.RefreshError as error:
+            raise ConfigError(f"{action}: Google credentials rejected: {_first_line(error)}") from None
+        except (
+            requests.RequestException,
+            google.auth.exceptions.TransportError,
+            ConnectionError,
+            TimeoutError,
+        ) as error:
+            raise ServiceError(
+                f"{action}: BigQuery at {self.endpoint} unreachable ({_first_line(error)})"
+            ) from None
+        except api_exceptions.GoogleAPIError as error:
+            raise ServiceError(
+                f"{action}: BigQuery at {self.endpoint} failed: {_first_line(error)}"
+            ) from None
+
+
+def _make_client(project: str, location: str, api_endpoint: str | None) -> bigquery.Client:
+    if api_endpoint:
+        return bigquery.Client(
+            project=project,
+            location=location,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options=ClientOptions(api_endpoint=api_endpoint),
+        )
+    try:
+        return bigquery.Client(project=project, location=location)
+    except google.auth.exceptions.DefaultCredentialsError as error:
+        raise ConfigError(
+            "no Google credentials for BigQuery: set GOOGLE_APPLICATION_CREDENTIALS or run "
+            f"`gcloud auth application-default login` ({_first_line(error)})"
+        ) from None
