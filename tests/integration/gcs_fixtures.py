@@ -42,6 +42,7 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [command, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
         port=port,
         log=log,
+        env={"PYTHONUNBUFFERED": "1"},  # keep the request log readable after a kill
     )
     try:
         yield server.url

@@ -45,14 +45,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 DEFAULT_TOKEN = "fake-gitlab-token"
 DEFAULT_PROJECT = "crashed/crashed"
-DEFAULT_REFERENCE = json.dumps({"schema_version": 1, "status": "no-model-promoted"}, indent=2) + "\n"
+DEFAULT_REFERENCE = (
+    json.dumps({"schema_version": 1, "status": "no-model-promoted"}, indent=2) + "\n"
+)
 BOT = {"id": 1, "username": "crashed-bot", "name": "crashed bot", "state": "active"}
 
 
@@ -146,10 +148,7 @@ class Fault:
 def _labels(value: Any) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, str):
-        items = value.split(",")
-    else:
-        items = [str(v) for v in value]
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
     return [item.strip() for item in items if item.strip()]
 
 
@@ -206,6 +205,7 @@ class FakeGitLab:
         self.seed = seed
         self.default_branch = default_branch
         self.lock = threading.RLock()
+        self.base_url = "http://127.0.0.1/"
         self.reset()
 
     # ----------------------------------------------------------------- state
@@ -253,7 +253,7 @@ class FakeGitLab:
                         for name, sha in sorted(project.branches.items())
                     },
                     "merge_requests": [
-                        {**self._mr_json(project, mr, "http://fake/"), "notes": mr.notes}
+                        {**self._mr_json(project, mr, self.base_url), "notes": mr.notes}
                         for mr in sorted(project.merge_requests.values(), key=lambda m: m.iid)
                     ],
                 }
@@ -267,6 +267,7 @@ class FakeGitLab:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
+        self.base_url = request.host_url
         raw = environ.get("REQUEST_URI") or environ.get("RAW_URI") or quote(request.path)
         raw_path = raw.split("?", 1)[0]
         if raw_path.startswith(("http://", "https://")):  # absolute-form request target
@@ -469,10 +470,11 @@ class FakeGitLab:
 
     def _branch_json(self, request: Request, project: Project, name: str) -> dict[str, Any]:
         commit = project.commits[project.branches[name]]
-        merged = any(
-            project.branches[name] in self._ancestors(project, sha)
-            for branch, sha in project.branches.items()
-            if branch == project.default_branch and branch != name
+        default_head = project.branches.get(project.default_branch)
+        merged = (
+            name != project.default_branch
+            and default_head is not None
+            and commit.id in self._ancestors(project, default_head)
         )
         return {
             "name": name,
@@ -486,9 +488,7 @@ class FakeGitLab:
             "web_url": f"{self._web(request, project)}/-/tree/{quote(name, safe='')}",
         }
 
-    def _mr_json(
-        self, project: Project, mr: MergeRequest, base: Request | str
-    ) -> dict[str, Any]:
+    def _mr_json(self, project: Project, mr: MergeRequest, base: Request | str) -> dict[str, Any]:
         source_sha = project.branches.get(mr.source_branch)
         conflicts = mr.state == "opened" and self._conflicts(project, mr)
         web = self._web(base, project)
@@ -632,13 +632,19 @@ class FakeGitLab:
         status = 201 if action == "create" else 200
         return _json({"file_path": path, "branch": data["branch"], "commit_id": commit.id}, status)
 
-    def create_file(self, request: Request, data: dict[str, Any], project: Project, path: str):
+    def create_file(
+        self, request: Request, data: dict[str, Any], project: Project, path: str
+    ) -> Response:
         return self._file_commit(request, data, project, path, "create")
 
-    def update_file(self, request: Request, data: dict[str, Any], project: Project, path: str):
+    def update_file(
+        self, request: Request, data: dict[str, Any], project: Project, path: str
+    ) -> Response:
         return self._file_commit(request, data, project, path, "update")
 
-    def delete_file(self, request: Request, data: dict[str, Any], project: Project, path: str):
+    def delete_file(
+        self, request: Request, data: dict[str, Any], project: Project, path: str
+    ) -> Response:
         return self._file_commit(request, data, project, path, "delete")
 
     # ----------------------------------------------------------------- branches
@@ -739,7 +745,11 @@ class FakeGitLab:
         changes = _diff(parent, commit.tree)
         additions = sum(d["diff"].count("\n+") for d in changes)
         deletions = sum(d["diff"].count("\n-") for d in changes)
-        body["stats"] = {"additions": additions, "deletions": deletions, "total": additions + deletions}
+        body["stats"] = {
+            "additions": additions,
+            "deletions": deletions,
+            "total": additions + deletions,
+        }
         body["web_url"] = f"{self._web(request, project)}/-/commit/{commit.id}"
         return _json(body, 201)
 
@@ -806,9 +816,9 @@ class FakeGitLab:
                 raise ApiError(400, f"{required} is missing", key="error")
         source, target = data["source_branch"], data["target_branch"]
         if source not in project.branches:
-            raise ApiError(422, [f"Source branch \"{source}\" does not exist"])
+            raise ApiError(422, [f'Source branch "{source}" does not exist'])
         if target not in project.branches:
-            raise ApiError(422, [f"Target branch \"{target}\" does not exist"])
+            raise ApiError(422, [f'Target branch "{target}" does not exist'])
         if source == target:
             raise ApiError(422, ["You can't use same project/branch for source and target"])
         for other in project.merge_requests.values():
@@ -818,8 +828,10 @@ class FakeGitLab:
             ):
                 raise ApiError(
                     409,
-                    [f"Another open merge request already exists for this source branch: "
-                     f"!{other.iid}"],
+                    [
+                        f"Another open merge request already exists for this source branch: "
+                        f"!{other.iid}"
+                    ],
                 )
         iid = max(project.merge_requests, default=0) + 1
         now = _now()
@@ -838,10 +850,14 @@ class FakeGitLab:
         project.merge_requests[iid] = mr
         return _json(self._mr_json(project, mr, request), 201)
 
-    def get_mr(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def get_mr(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         return _json(self._mr_json(project, self._mr(project, iid), request))
 
-    def update_mr(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def update_mr(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         mr = self._mr(project, iid)
         for key in ("title", "description", "target_branch"):
             if data.get(key) is not None:
@@ -863,7 +879,9 @@ class FakeGitLab:
         mr.updated_at = _now()
         return _json(self._mr_json(project, mr, request))
 
-    def merge_mr(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def merge_mr(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         mr = self._mr(project, iid)
         if mr.state != "opened":
             raise ApiError(405, "405 Method Not Allowed")
@@ -899,10 +917,14 @@ class FakeGitLab:
             project.branches.pop(mr.source_branch, None)
         return _json(self._mr_json(project, mr, request))
 
-    def list_notes(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def list_notes(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         return _paginate(request, data, list(self._mr(project, iid).notes))
 
-    def create_note(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def create_note(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         mr = self._mr(project, iid)
         if not data.get("body"):
             raise ApiError(400, "body is missing", key="error")
@@ -919,14 +941,20 @@ class FakeGitLab:
         mr.notes.append(note)
         return _json(note, 201)
 
-    def mr_changes(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def mr_changes(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         mr = self._mr(project, iid)
         return _json({**self._mr_json(project, mr, request), "changes": self._mr_diff(project, mr)})
 
-    def mr_diffs(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def mr_diffs(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         return _paginate(request, data, self._mr_diff(project, self._mr(project, iid)))
 
-    def mr_commits(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def mr_commits(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         mr = self._mr(project, iid)
         source = project.branches.get(mr.source_branch)
         target = project.branches.get(mr.target_branch)
@@ -940,7 +968,9 @@ class FakeGitLab:
         ]
         return _paginate(request, data, items)
 
-    def get_approvals(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def get_approvals(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         mr = self._mr(project, iid)
         return _json(
             {
@@ -956,14 +986,18 @@ class FakeGitLab:
             }
         )
 
-    def approve(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def approve(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         mr = self._mr(project, iid)
         if mr.approved_by:
             raise ApiError(401, "401 Unauthorized")  # GitLab's answer to approving twice
         mr.approved_by.append({"user": BOT})
         return self.get_approvals(request, data, project, iid)
 
-    def unapprove(self, request: Request, data: dict[str, Any], project: Project, iid: str):
+    def unapprove(
+        self, request: Request, data: dict[str, Any], project: Project, iid: str
+    ) -> Response:
         mr = self._mr(project, iid)
         if not mr.approved_by:
             raise ApiError(404, "404 Not Found")

@@ -1,4 +1,4 @@
-"""The GCP warehouse: a BigQuery dataset, reached with the official ``google-cloud-bigquery`` client.
+"""The GCP warehouse: one BigQuery dataset, through the official ``google-cloud-bigquery`` client.
 
 - Table names are bare identifiers qualified with ``project.dataset``; SQL runs with the dataset as
   ``QueryJobConfig.default_dataset``. ``@name`` parameters become typed ``ScalarQueryParameter``\\ s
@@ -31,7 +31,7 @@ import numbers
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import google.auth.exceptions
 import numpy as np
@@ -130,11 +130,11 @@ def frame_to_parquet(frame: pd.DataFrame, table: str) -> tuple[bytes, list[bigqu
     try:
         arrow = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError) as error:
-        raise InputError(f"cannot load table {table}: {_first_line(error)}") from None
+        reason = "; ".join(str(arg) for arg in error.args) or type(error).__name__
+        raise InputError(f"cannot load table {table}: {reason}") from None
     for index, field in enumerate(arrow.schema):
-        if pa.types.is_dictionary(field.type):  # pandas categoricals
-            arrow = arrow.set_column(index, field.name, arrow.column(index).cast(pa.string()))
-        elif pa.types.is_null(field.type):
+        # pandas categoricals (dictionary) and all-null object columns (null) become STRING
+        if pa.types.is_dictionary(field.type) or pa.types.is_null(field.type):
             arrow = arrow.set_column(index, field.name, arrow.column(index).cast(pa.string()))
     schema = [bigquery.SchemaField(f.name, _bigquery_type(f)) for f in arrow.schema]
     buffer = io.BytesIO()
@@ -191,9 +191,9 @@ class BigQueryWarehouse:
 
     def query(self, sql: str, params: QueryParams | None = None) -> pd.DataFrame:
         with self._errors("warehouse query failed"):
-            job = self._run(sql, params)
-            frame = job.to_dataframe(create_bqstorage_client=False, date_dtype=None)
-            dates = [f.name for f in job.schema or [] if f.field_type == "DATE"]
+            rows = self._run(sql, params).result(retry=self.retry)
+            frame = rows.to_dataframe(create_bqstorage_client=False, date_dtype=None)
+            dates = [f.name for f in rows.schema if f.field_type == "DATE"]
         for column in dates:
             frame[column] = frame[column].astype("datetime64[us]")
         return frame
@@ -278,15 +278,16 @@ class BigQueryWarehouse:
             query_parameters=[query_parameter(k, v) for k, v in (params or {}).items()],
             **config,
         )
-        job = self.client.query(sql, job_config=job_config, location=self.location, retry=self.retry)
+        job = self.client.query(
+            sql, job_config=job_config, location=self.location, retry=self.retry
+        )
         job.result(retry=self.retry)
         return job
 
     def _drop(self, table: bigquery.TableReference) -> None:
-        try:
+        # best effort: the original error (if any) matters more
+        with suppress(api_exceptions.GoogleAPIError, requests.RequestException):
             self.client.delete_table(table, not_found_ok=True, retry=self.retry)
-        except (api_exceptions.GoogleAPIError, requests.RequestException):
-            pass  # best effort; the original error (if any) matters more
 
     @contextmanager
     def _errors(self, action: str, *, load: bool = False) -> Iterator[None]:
@@ -310,7 +311,9 @@ class BigQueryWarehouse:
                 f"{action}: BigQuery at {self.endpoint} unreachable ({_first_line(cause)})"
             ) from None
         except google.auth.exceptions.RefreshError as error:
-            raise ConfigError(f"{action}: Google credentials rejected: {_first_line(error)}") from None
+            raise ConfigError(
+                f"{action}: Google credentials rejected: {_first_line(error)}"
+            ) from None
         except (
             requests.RequestException,
             google.auth.exceptions.TransportError,

@@ -32,7 +32,7 @@ class TrainParams:
     colsample_bytree: float = 0.8
     reg_lambda: float = 5.0
     scale_pos_weight: float | None = None
-    """None = sqrt(negatives / positives): handles the 3 % base rate without wrecking calibration."""
+    """None = sqrt(negatives / positives): handles the 3 % base rate, keeps calibration sane."""
     holdout_fraction: float = 0.2
     min_category_count: int = 5
     seed: int = 0
@@ -57,7 +57,7 @@ class TrainResult:
 def chronological_split(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Earliest ``1 - fraction`` of rows (by date) for fitting, the rest for early stopping."""
     ordered = frame.sort_values(DATE, kind="stable")
-    cut = int(round(len(ordered) * (1 - fraction)))
+    cut = round(len(ordered) * (1 - fraction))
     return ordered.iloc[:cut], ordered.iloc[cut:]
 
 

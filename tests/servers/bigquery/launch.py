@@ -37,9 +37,13 @@ def install_extensions() -> None:
         version = con.sql("PRAGMA version").fetchone()[0]  # e.g. v1.5.5
         for name in EXTENSIONS:
             module = importlib.import_module(f"duckdb_extension_{name}")
-            path = Path(module.__file__).parent / "extensions" / version / f"{name}.duckdb_extension"
+            path = (
+                Path(module.__file__).parent / "extensions" / version / f"{name}.duckdb_extension"
+            )
             if not path.is_file():
-                raise SystemExit(f"launch.py: {path} missing; rerun tests/servers/bigquery/setup.sh")
+                raise SystemExit(
+                    f"launch.py: {path} missing; rerun tests/servers/bigquery/setup.sh"
+                )
             con.execute(f"INSTALL '{path}'")
 
 
