@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.servers.procs import free_port, start_server
 
 from crashed.adapters.gcs_lake import EMULATOR_ENV, GCSLake
-from tests.servers.procs import free_port, start_server
 
 GCS_PROJECT = "crashed-test"
 

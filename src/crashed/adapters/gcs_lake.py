@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -102,11 +103,14 @@ class GCSLake:
         return ObjectInfo(uri=uri, sha256=sha256, md5=md5, bytes=size)
 
     def put_file(self, uri: str, path: Path) -> ObjectInfo:
+        self._blob(uri)  # reject a malformed URI before reading the file
         path = Path(path)
         try:
             sha256, md5, size = file_digest(path)
-        except (FileNotFoundError, IsADirectoryError):
+        except FileNotFoundError:
             raise InputError(f"file {path} does not exist") from None
+        except IsADirectoryError:
+            raise InputError(f"{path} is a directory, not a file") from None
 
         def upload(blob: storage.Blob) -> None:
             # The service checks the MD5 of what was sent; _upload compares it with `md5`,
@@ -235,18 +239,23 @@ class GCSLake:
             yield
         except api_exceptions.NotFound as error:
             if missing is None:
-                raise ServiceError(f"Cloud Storage error {where}: 404 {_reason(error)}") from error
+                raise ServiceError(
+                    f"Cloud Storage error {where}: 404 {_service_message(error)}"
+                ) from error
             raise NotFoundError(missing) from None
         except api_exceptions.GoogleAPICallError as error:
             code = f"{error.code} " if error.code else ""
-            raise ServiceError(f"Cloud Storage error {where}: {code}{_reason(error)}") from error
-        except api_exceptions.RetryError as error:
             raise ServiceError(
-                f"Cloud Storage unreachable {where} (gave up retrying: {_reason(error.cause)})"
+                f"Cloud Storage error {where}: {code}{_service_message(error)}"
+            ) from error
+        except api_exceptions.RetryError as error:
+            reason = _network_reason(error.cause)
+            raise ServiceError(
+                f"Cloud Storage unreachable {where} (gave up retrying: {reason})"
             ) from error
         except requests.RequestException as error:
             raise ServiceError(
-                f"Cloud Storage unreachable {where}: {type(error).__name__}"
+                f"Cloud Storage unreachable {where}: {_network_reason(error)}"
             ) from error
         except storage_exceptions.DataCorruption as error:
             raise ServiceError(
@@ -282,6 +291,33 @@ def _b64_to_hex(value: str | None) -> str | None:
     if not value:
         return None
     return base64.b64decode(value).hex()
+
+
+def _service_message(error: api_exceptions.GoogleAPICallError) -> str:
+    """The service's own message (``backend unavailable``), not the client's request dump."""
+    response = getattr(error, "response", None)
+    try:
+        message = response.json()["error"]["message"]  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - not JSON, no body: fall back to the exception text
+        message = None
+    if isinstance(message, str) and message.strip():
+        return _first_line(message)
+    text = re.sub(r"^[A-Z]+ \S+: ", "", _reason(error))  # drop "GET <url>: "
+    return text.split(": ('Request failed", 1)[0] or type(error).__name__
+
+
+def _network_reason(error: BaseException | None) -> str:
+    """``Connection refused``-style text for a network error (not urllib3's whole story)."""
+    if error is None:
+        return "unknown error"
+    if not isinstance(error, requests.RequestException | OSError):
+        return _reason(error)
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(error))
+    if found:
+        return found.group(1).strip()
+    if isinstance(error, requests.Timeout):
+        return f"timed out ({type(error).__name__})"
+    return type(error).__name__
 
 
 def _reason(error: BaseException | None) -> str:

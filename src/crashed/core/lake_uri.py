@@ -17,6 +17,8 @@ def parse_uri(uri: str) -> tuple[str, str]:
     key = match.group("key") or ""
     if any(part in ("..", ".") for part in key.split("/")):
         raise InputError(f"lake URI {uri!r} has '.' or '..' segments")
+    if "//" in key or key.startswith("/"):
+        raise InputError(f"lake URI {uri!r} has an empty path segment")
     return match.group("bucket"), key
 
 
