@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     gitlab_token: SecretStr | None = None
     gitlab_target_branch: str = "main"
 
+    train_max_depth: int = Field(default=3, ge=1, le=12)
+    train_learning_rate: float = Field(default=0.03, gt=0, le=1)
+    train_max_rounds: int = Field(default=600, ge=1, le=10_000)
+    train_min_child_weight: float = Field(default=5.0, ge=0)
+    train_scale_pos_weight: float | None = Field(default=None, gt=0)
+    train_min_category_count: int = Field(default=5, ge=1)
+
+    gate_min_roc_auc: float = Field(default=0.70, ge=0, le=1)
+    gate_max_roc_auc_drop: float = Field(default=0.01, ge=0, le=1)
+    gate_max_pr_auc_drop: float = Field(default=0.03, ge=0, le=1)
+    gate_min_validation_positives: int = Field(default=10, ge=0)
+
     k8s_namespace: str = Field(default="crashed", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     kfp_host: str | None = None
     kfp_client_id: str | None = None
@@ -117,6 +129,9 @@ class Settings(BaseSettings):
             "GITLAB_TARGET_BRANCH": self.gitlab_target_branch,
             "K8S_NAMESPACE": self.k8s_namespace,
         }
+        for name in type(self).model_fields:
+            if name.startswith(("train_", "gate_")) and getattr(self, name) is not None:
+                env[name.upper()] = str(getattr(self, name))
         if self.gitlab_project:
             env["GITLAB_PROJECT"] = self.gitlab_project
         if self.bigquery_api_endpoint:

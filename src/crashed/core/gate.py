@@ -1,0 +1,101 @@
+"""The promotion gate: explicit rules, each with its numbers and a pass/fail (never a bare 'no')."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """Thresholds (settings ``GATE_*``)."""
+
+    min_roc_auc: float = 0.70
+    max_roc_auc_drop: float = 0.01
+    max_pr_auc_drop: float = 0.03
+    min_validation_positives: int = 10
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    name: str
+    passed: bool
+    detail: str
+    candidate: float | None = None
+    production: float | None = None
+    limit: float | None = None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    rules: tuple[RuleResult, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "rules": [asdict(r) for r in self.rules]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateDecision:
+        return cls(bool(data["passed"]), tuple(RuleResult(**r) for r in data["rules"]))
+
+    def failures(self) -> list[RuleResult]:
+        return [r for r in self.rules if not r.passed]
+
+
+def decide(
+    candidate: dict[str, Any], production: dict[str, Any] | None, rules: GateRules
+) -> GateDecision:
+    """Apply every rule to candidate (and production, when there is one) validation metrics."""
+    results: list[RuleResult] = []
+    positives = int(candidate.get("positives") or 0)
+    results.append(
+        RuleResult(
+            "enough validation positives",
+            positives >= rules.min_validation_positives,
+            f"{positives} positives in the validation window, need ≥ "
+            f"{rules.min_validation_positives}",
+            candidate=positives,
+            limit=rules.min_validation_positives,
+        )
+    )
+    auc = candidate.get("roc_auc")
+    results.append(
+        RuleResult(
+            "ROC-AUC floor",
+            auc is not None and auc >= rules.min_roc_auc,
+            f"candidate ROC-AUC {_fmt(auc)} vs floor {rules.min_roc_auc:.3f}",
+            candidate=auc,
+            limit=rules.min_roc_auc,
+        )
+    )
+    if production is None:
+        results.append(RuleResult("no regression vs production", True,
+                                  "no model in production yet: nothing to compare against"))
+    else:
+        for metric, label, allowed in (
+            ("roc_auc", "ROC-AUC", rules.max_roc_auc_drop),
+            ("pr_auc", "PR-AUC", rules.max_pr_auc_drop),
+        ):
+            cand, prod = candidate.get(metric), production.get(metric)
+            if cand is None or prod is None:
+                results.append(RuleResult(f"{label} no worse than production", False,
+                                          f"{label} undefined (candidate {_fmt(cand)}, "
+                                          f"production {_fmt(prod)})", cand, prod, allowed))
+                continue
+            drop = prod - cand
+            results.append(
+                RuleResult(
+                    f"{label} no worse than production",
+                    drop <= allowed + 1e-12,
+                    f"candidate {cand:.4f} vs production {prod:.4f} (Δ {cand - prod:+.4f}, "
+                    f"allowed drop {allowed:.3f})",
+                    candidate=cand,
+                    production=prod,
+                    limit=allowed,
+                )
+            )
+    return GateDecision(all(r.passed for r in results), tuple(results))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,152 @@
+"""The review report (Markdown) that a merge request or local proposal carries.
+
+Plain Markdown tables only: no images, no links that can rot (cml#1478).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crashed.core.reference import PromotedReference, artifact_items
+
+_ROWS = (
+    ("roc_auc", "ROC-AUC", True),
+    ("pr_auc", "PR-AUC", True),
+    ("log_loss", "log loss", False),
+    ("brier", "Brier", False),
+    ("precision", "precision @ threshold", True),
+    ("recall", "recall @ threshold", True),
+    ("f1", "F1 @ threshold", True),
+    ("threshold", "threshold", None),
+)
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _delta(candidate: Any, production: Any, higher_is_better: bool | None) -> str:
+    if candidate is None or production is None or higher_is_better is None:
+        return ""
+    delta = candidate - production
+    better = delta > 0 if higher_is_better else delta < 0
+    mark = "" if abs(delta) < 5e-5 else (" ▲" if better else " ▼")
+    return f"{delta:+.4f}{mark}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def render_report(
+    reference: PromotedReference,
+    evaluation: dict[str, Any],
+    validation: dict[str, Any],
+    training: dict[str, Any],
+    decision_note: str,
+) -> str:
+    """Markdown for reviewers: metrics vs production, gate rules, data, findings, lineage."""
+    candidate = evaluation["candidate"]["overall"]
+    production = (evaluation.get("production") or {}).get("overall")
+    gate = evaluation["gate"]
+    lineage = reference.lineage
+    out: list[str] = [
+        f"## Model update: `{reference.model.name}` from run `{reference.model.run_id}`",
+        "",
+        f"**Gate: {'PASSED' if gate['passed'] else 'FAILED'}.** {decision_note}",
+        "",
+        "### Validation metrics",
+        "",
+        f"Both models scored on the same validation window "
+        f"({lineage.validation_window.start} .. {lineage.validation_window.end}, "
+        f"{lineage.validation_window.rows} crashes, "
+        f"{lineage.validation_window.positives} alcohol-related).",
+        "",
+    ]
+    prod_name = (
+        f"production (`{evaluation.get('production_run_id')}`)" if production else "production"
+    )
+    rows = []
+    for key, label, higher in _ROWS:
+        cand = candidate.get(key)
+        prod = production.get(key) if production else None
+        rows.append([label, _num(cand), _num(prod), _delta(cand, prod, higher)])
+    out += _table(["metric", "candidate", prod_name, "Δ"], rows)
+    if not production:
+        note = evaluation.get("production_error") or "no model has been promoted yet"
+        out += ["", f"_Production: {note}._"]
+    out += ["", "### Gate rules", ""]
+    out += _table(
+        ["rule", "result", "numbers"],
+        [[r["name"], "✅ pass" if r["passed"] else "❌ fail", r["detail"]] for r in gate["rules"]],
+    )
+    out += ["", "### Data", ""]
+    out += _table(
+        ["window", "from", "to", "crashes", "alcohol-related", "rate"],
+        [
+            [name, w.start, w.end, str(w.rows), str(w.positives),
+             f"{w.positives / w.rows:.2%}" if w.rows else "n/a"]
+            for name, w in (("training", lineage.train_window),
+                            ("validation", lineage.validation_window))
+        ],
+    )
+    out += ["", "### Validation and drift findings", ""]
+    warnings = validation.get("warnings") or []
+    out += [f"- {w}" for w in warnings] or ["- no data warnings"]
+    drift = validation.get("drift") or []
+    if drift:
+        out += [""]
+        out += _table(
+            ["feature", "PSI vs production data", "level", "new values"],
+            [[d["feature"], f"{d['psi']:.4f}", d["level"], ", ".join(d["new_values"]) or "—"]
+             for d in drift],
+        )
+    else:
+        out += ["", "_No drift computed (no production model to compare with)._"]
+    out += ["", "### Most important features (share of total gain)", ""]
+    out += _table(["feature", "share"],
+                  [[name, f"{share:.1%}"] for name, share in training.get("importance", [])[:10]])
+    for feature, segments in evaluation["candidate"].get("segments", {}).items():
+        out += ["", f"### Candidate by `{feature}`", ""]
+        out += _table(
+            ["segment", "crashes", "alcohol-related", "ROC-AUC", "PR-AUC", "recall"],
+            [[s["segment"], str(s["rows"]), str(s["positives"]), _num(s["roc_auc"], 3),
+              _num(s["pr_auc"], 3), _num(s["recall"], 3)] for s in segments],
+        )
+    out += ["", "### Lineage", ""]
+    out += _table(
+        ["", ""],
+        [
+            ["pipeline", f"{lineage.pipeline} ({lineage.pipeline_version})"],
+            ["run", lineage.run_id],
+            ["image", f"`{lineage.image}`"],
+            ["code commit", f"`{lineage.git_commit}`"],
+            ["platform", lineage.platform],
+            ["boosting rounds", str(training.get("best_rounds", "n/a"))],
+            ["created", reference.model.created_at],
+        ],
+    )
+    out += ["", "### Artifacts", ""]
+    out += _table(
+        ["artifact", "uri", "sha256", "bytes"],
+        [[name, f"`{a.uri}`", f"`{a.sha256}`", str(a.bytes)]
+         for name, a in artifact_items(reference)],
+    )
+    out += [
+        "",
+        "### Review and roll back",
+        "",
+        "- Merging this changes only `model-reference.json`; the merge pipeline verifies every "
+        "checksum and rolls the inference Deployment (no pod becomes ready unless its model "
+        "verifies).",
+        "- To roll back, revert the merge commit (`git revert -m 1 <merge-commit>`): the "
+        "previous reference is redeployed the same way.",
+        "",
+    ]
+    return "\n".join(out)
