@@ -20,10 +20,14 @@ Test control (no token needed):
 * ``POST /__control__/fail`` ``{"path_contains": "...", "status": 502, "times": 2,
   "method": "POST", "after": false, "delay": 0, "retry_after": null}`` — the next ``times``
   matching requests fail with ``status`` (``after: true`` applies the request first and then
-  fails, like a proxy losing the answer; ``delay`` sleeps before answering).
+  fails, like a proxy losing the answer; ``delay`` sleeps before answering; ``status: null``
+  with a ``delay`` only slows the request down).
 * ``GET /__control__/state`` — projects, branches with their files, merge requests, notes,
   pending faults and a log of the requests served (method, raw path, status).
 * ``POST /__control__/reset`` — back to the seeded state.
+* ``POST /__control__/merge_requests`` ``{"source_branch": …, "target_branch": …, "title": …,
+  "project": …}`` — open a merge request bypassing the one-open-MR-per-source-branch rule
+  (creating the source branch from the default branch if needed), to simulate leftovers.
 
 werkzeug decodes ``%2F`` in ``PATH_INFO``, so routing uses the raw request target
 (``REQUEST_URI``/``RAW_URI``) and decodes each path segment separately.
@@ -131,7 +135,7 @@ class Project:
 @dataclass
 class Fault:
     path_contains: str
-    status: int = 502
+    status: int | None = 502  # None: only ``delay``, then answer normally
     times: int = 1
     method: str | None = None
     after: bool = False
@@ -212,6 +216,7 @@ class FakeGitLab:
 
     def reset(self) -> None:
         with self.lock:
+            self.generation = getattr(self, "generation", 0) + 1
             self.projects: dict[int, Project] = {}
             self.faults: list[Fault] = []
             self.requests: list[dict[str, Any]] = []
@@ -272,9 +277,12 @@ class FakeGitLab:
         raw_path = raw.split("?", 1)[0]
         if raw_path.startswith(("http://", "https://")):  # absolute-form request target
             raw_path = "/" + raw_path.split("/", 3)[3] if raw_path.count("/") >= 3 else "/"
+        generation = self.generation
         response = self._handle(request, raw_path)
         if not raw_path.startswith("/__control__"):
             with self.lock:
+                if generation != self.generation:  # answered after a reset: not this test's
+                    return response(environ, start_response)
                 self.requests.append(
                     {"method": request.method, "path": raw, "status": response.status_code}
                 )
@@ -287,10 +295,10 @@ class FakeGitLab:
         fault = self._take_fault(request.method, raw_path)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
-        if fault is not None and not fault.after:
+        if fault is not None and fault.status and not fault.after:
             return self._fault_response(fault)
         response = self._api(request, raw_path)
-        if fault is not None:
+        if fault is not None and fault.status:
             return self._fault_response(fault)
         return response
 
@@ -325,7 +333,39 @@ class FakeGitLab:
             with self.lock:
                 self.faults.append(fault)
             return _json({"ok": True, "fault": vars(fault)}, 201)
+        if action == "merge_requests" and request.method == "POST":
+            return self._inject_mr(request)
         return _json({"message": "404 Not Found"}, 404)
+
+    def _inject_mr(self, request: Request) -> Response:
+        """Open a merge request without GitLab's one-open-MR-per-branch check (leftovers)."""
+        spec = request.get_json(force=True, silent=True) or {}
+        with self.lock:
+            try:
+                project = self._project(str(spec.get("project", next(iter(self.projects)))))
+                source = spec["source_branch"]
+                target = spec.get("target_branch", project.default_branch)
+                if source not in project.branches:
+                    start = project.branches[project.default_branch]
+                    project.branches[source] = start
+            except (ApiError, KeyError) as error:
+                return _json({"message": f"bad merge request spec: {error}"}, 400)
+            now = _now()
+            iid = max(project.merge_requests, default=0) + 1
+            mr = MergeRequest(
+                id=next(self._mr_ids),
+                iid=iid,
+                title=spec.get("title", f"leftover {iid}"),
+                description=spec.get("description", ""),
+                source_branch=source,
+                target_branch=target,
+                labels=_labels(spec.get("labels")),
+                force_remove_source_branch=True,
+                created_at=now,
+                updated_at=now,
+            )
+            project.merge_requests[iid] = mr
+            return _json(self._mr_json(project, mr, request), 201)
 
     def _authorised(self, request: Request) -> bool:
         supplied = request.headers.get("PRIVATE-TOKEN") or request.headers.get("JOB-TOKEN")

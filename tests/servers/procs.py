@@ -77,6 +77,7 @@ def start_server(
         cwd=cwd,
         start_new_session=True,
     )
+    handle.close()  # the child keeps its own descriptor
     server = Server(pid=proc.pid, port=port, log=log, proc=proc)
     try:
         wait_for_port(port, timeout, proc)
