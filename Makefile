@@ -1,0 +1,46 @@
+# crashed: `make demo` runs the whole loop locally; `make test` sets everything up and tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.crashed-installed
+LOCK := deploy/requirements.lock
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.py $(wildcard $(LOCK))
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip wheel
+	$(BIN)/python -m pip install -q $(if $(wildcard $(LOCK)),-c $(LOCK)) -e ".[test,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install the package with test/dev extras
+
+servers: install  ## Install the local test servers (BigQuery emulator venv, gitlab-ci-local)
+	bash tests/servers/bigquery/setup.sh
+	bash tests/servers/install_gitlab_ci_local.sh
+
+lint: install  ## ruff
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: install servers lint  ## Set everything up and run every test
+	$(BIN)/python -m pytest
+
+demo: install  ## The whole loop on the embedded default: data → pipeline → review → serve
+	$(BIN)/crashed demo
+
+bench: install  ## Benchmarks (numbers go to bench/results and the README)
+	$(BIN)/python bench/bench_quality.py
+	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_predict.py
+	$(BIN)/python bench/bench_http.py
+
+clean:  ## Remove local state (keeps .venv)
+	rm -rf .crashed .pytest_cache
+
+.PHONY: help install servers lint test demo bench clean

@@ -1,0 +1,27 @@
+"""Shared test wiring: the repo root on sys.path and the local-server fixtures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data" / "victoria-crashes"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+pytest_plugins = [
+    "tests.integration.gcs_fixtures",
+    "tests.integration.gitlab_fixtures",
+]
+
+
+@pytest.fixture(scope="session")
+def real_crashes_csv() -> Path:
+    """The real VicRoads 2018 file from ../shared (skipped on a user's clone without it)."""
+    path = SHARED_DATA / "vic_crashes_2018.csv"
+    if not path.is_file():
+        pytest.skip(f"real data not available: {path} is absent (../shared is not beside the repo)")
+    return path
