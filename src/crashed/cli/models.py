@@ -1,10 +1,223 @@
-"""`crashed models` commands."""
+"""`crashed models`: show and verify the promoted model; review local model-update proposals."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+from crashed.cli.context import AppContext
+
+if TYPE_CHECKING:
+    from crashed.adapters.local_githost import LocalGitHost, ProposalRecord
+    from crashed.core.reference import PromotedReference, Window
+
+pass_app = click.make_pass_decorator(AppContext)
+
+_STATUSES = ("open", "merged", "rejected", "superseded")
+
+
+def _reference_option(func):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--reference",
+        "reference_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Reference file [default: CRASHED_MODEL_REFERENCE, i.e. ./model-reference.json].",
+    )(func)
 
 
 @click.group()
 def models() -> None:
-    """models commands."""
+    """The promoted model (model-reference.json) and the proposals that change it."""
+
+
+@models.command()
+@_reference_option
+@click.option("--json", "as_json", is_flag=True, help="Print the reference as JSON.")
+@pass_app
+def show(app: AppContext, reference_path: Path | None, as_json: bool) -> None:
+    """Summarise the promoted model: name, run, metrics, artifacts and lineage."""
+    from crashed.core.reference import EmptyReference, as_dict, read_reference
+
+    path = reference_path or app.settings.crashed_model_reference
+    reference = read_reference(path)
+    if as_json:
+        click.echo(json.dumps(as_dict(reference), indent=2))
+        return
+    if isinstance(reference, EmptyReference):
+        click.echo(f"{path}: no model promoted yet.")
+        click.echo(reference.message)
+        return
+    _print_summary(path, reference)
+
+
+def _print_summary(path: Path, ref: PromotedReference) -> None:
+    from crashed.core.reference import artifact_items
+
+    m = ref.metrics
+
+    def num(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    click.echo(f"reference   {path}")
+    info = ref.model
+    click.echo(f"model       {info.name}  run {info.run_id}  created {info.created_at}")
+    click.echo("metrics")
+    click.echo(f"  roc_auc {num(m.roc_auc)}  pr_auc {num(m.pr_auc)}  "
+               f"log_loss {num(m.log_loss)}  brier {num(m.brier)}")
+    click.echo(f"  precision {m.precision:.4f}  recall {m.recall:.4f}  "
+               f"threshold {m.threshold:.4f}")
+    click.echo(f"  validation rows {m.validation_rows}  positives {m.validation_positives}")
+    click.echo("artifacts")
+    items = artifact_items(ref)
+    width = max(len(name) for name, _ in items)
+    for name, artifact in items:
+        click.echo(f"  {name:<{width}}  {artifact.bytes:>12,} B  sha256 {artifact.sha256[:12]}  "
+                   f"{artifact.uri}")
+    lin = ref.lineage
+    click.echo("lineage")
+    click.echo(f"  pipeline    {lin.pipeline} (version {lin.pipeline_version}), run {lin.run_id}")
+    click.echo(f"  image       {lin.image}")
+    click.echo(f"  git commit  {lin.git_commit}")
+    click.echo(f"  platform    {lin.platform}")
+    click.echo(f"  train       {_window(lin.train_window)}")
+    click.echo(f"  validation  {_window(lin.validation_window)}")
+
+
+def _window(window: Window) -> str:
+    return f"{window.start} .. {window.end}  rows {window.rows}  positives {window.positives}"
+
+
+@models.command()
+@_reference_option
+@pass_app
+@click.pass_context
+def verify(ctx: click.Context, app: AppContext, reference_path: Path | None) -> None:
+    """Download every artifact through the lake and check its sha256 and size.
+
+    Exits 0 only when all artifacts match; otherwise 1, naming each bad artifact.
+    """
+    from crashed.core.reference import read_reference, require_promoted
+    from crashed.verification import verify_reference
+
+    path = reference_path or app.settings.crashed_model_reference
+    reference = require_promoted(read_reference(path), str(path))
+    checks = verify_reference(reference, app.adapters.lake)
+    width = max(len(check.name) for check in checks)
+    for check in checks:
+        if check.ok:
+            click.echo(f"ok      {check.name:<{width}}  {check.uri}")
+        else:
+            click.echo(f"FAILED  {check.name:<{width}}  {check.uri}: {check.problem}")
+    bad = [check for check in checks if not check.ok]
+    if bad:
+        names = ", ".join(f"{check.name} ({check.problem})" for check in bad)
+        click.secho(f"error: {len(bad)} of {len(checks)} artifacts failed verification: {names}",
+                    fg="red", err=True)
+        ctx.exit(1)
+    click.echo(f"all {len(checks)} artifacts of {reference.model.name} run "
+               f"{reference.model.run_id} verified (sha256 and size)")
+
+
+@models.command()
+@click.option("--status", type=click.Choice(_STATUSES), default=None,
+              help="Only proposals with this status.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON list (every field but the description).")
+@pass_app
+def proposals(app: AppContext, status: str | None, as_json: bool) -> None:
+    """List local model-update proposals, oldest first."""
+    records = _local_host(app).list_proposals(status)  # type: ignore[arg-type]
+    if as_json:
+        rows = [{k: v for k, v in r.as_dict().items() if k != "description"} for r in records]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not records:
+        click.echo("no proposals" + (f" with status {status}" if status else ""))
+        return
+    click.echo(f"{'id':>4}  {'status':<10}  {'created':<25}  {'branch → target':<36}  title")
+    for r in records:
+        route = f"{r.branch} → {r.target_branch}"
+        click.echo(f"{r.id:>4}  {r.status:<10}  {r.created_at:<25}  {route:<36}  {r.title}")
+
+
+@models.command()
+@click.argument("proposal_id", metavar="ID")
+@pass_app
+def review(app: AppContext, proposal_id: str) -> None:
+    """Print proposal ID's report and its diff."""
+    host = _local_host(app)
+    record = host.get(proposal_id)
+    _print_header(record)
+    click.echo("")
+    click.echo(record.description.rstrip())
+    click.echo("")
+    click.echo("─" * 72)
+    click.echo(host.diff(record.id).rstrip())
+    if record.status == "open":
+        click.echo("")
+        click.echo(f"approve: crashed models approve {record.id}    "
+                   f"reject: crashed models reject {record.id}")
+
+
+def _print_header(record: ProposalRecord) -> None:
+    click.echo(f"proposal #{record.id}: {record.title}")
+    click.echo(f"status    {record.status}" + (f" ({record.note})" if record.note else ""))
+    click.echo(f"branch    {record.branch} → {record.target_branch}")
+    click.echo(f"commit    {record.commit[:12]} on {record.base[:12]}")
+    click.echo(f"created   {record.created_at}   updated {record.updated_at}")
+
+
+@models.command()
+@click.argument("proposal_id", metavar="ID")
+@pass_app
+def approve(app: AppContext, proposal_id: str) -> None:
+    """Merge proposal ID into its target branch (refused if the file has local edits)."""
+    done = _local_host(app).approve(proposal_id)
+    record = done.record
+    how = "re-applied on the moved target" if done.rebased else "fast-forward"
+    click.echo(f"merged proposal #{record.id} into {record.target_branch} at "
+               f"{done.merge_commit[:12]} ({how})")
+    if done.worktree is not None:
+        files = ", ".join(record.files)
+        click.echo(f"updated {files} in {done.worktree}")
+    if done.branch_deleted:
+        click.echo(f"deleted branch {record.branch}")
+    click.echo(f"roll back with: git revert {done.merge_commit[:12]}")
+
+
+@models.command()
+@click.argument("proposal_id", metavar="ID")
+@pass_app
+def reject(app: AppContext, proposal_id: str) -> None:
+    """Reject proposal ID and delete its bot branch."""
+    host = _local_host(app)
+    record = host.reject(proposal_id)
+    click.echo(f"rejected proposal #{record.id}; {record.target_branch} is unchanged")
+    if not host.has_branch(record.branch):
+        click.echo(f"deleted branch {record.branch}")
+
+
+def _local_host(app: AppContext) -> LocalGitHost:
+    """The local Git host; with GitLab, reviews happen in its UI."""
+    from crashed.adapters.local_githost import LocalGitHost
+    from crashed.errors import ConfigError
+
+    settings = app.settings
+    if settings.git_host_kind == "gitlab":
+        where = (
+            f"{settings.gitlab_url}/{settings.gitlab_project}/-/merge_requests"
+            if settings.gitlab_project
+            else "the project's merge requests"
+        )
+        raise ConfigError(
+            "CRASHED_GIT_HOST=gitlab: list, review, approve and reject model updates in the "
+            f"GitLab UI ({where})"
+        )
+    host = app.adapters.git_host
+    if not isinstance(host, LocalGitHost):
+        raise ConfigError(f"these commands need the local Git host, not {type(host).__name__}")
+    return host

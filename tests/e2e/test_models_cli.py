@@ -1,0 +1,277 @@
+"""`crashed models …` end to end: propose a real reference, review, approve, verify, tamper."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from crashed.adapters.local_githost import LocalGitHost
+from crashed.adapters.local_lake import LocalLake
+from crashed.cli import cli
+from crashed.core.reference import (
+    Artifact,
+    Artifacts,
+    Lineage,
+    Metrics,
+    ModelInfo,
+    PromotedReference,
+    Window,
+    empty_reference,
+    render_reference,
+)
+from crashed.ports import FileChange, Proposal
+from crashed.settings import load_settings
+
+REF = "model-reference.json"
+RUN = "run-20240101-000000"
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A git repo (main, empty-state reference) and CRASHED_HOME, both in tmp dirs."""
+    config = tmp_path / "gitconfig"
+    config.write_text("[user]\n\tname = Tester\n\temail = tester@example.com\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / REF).write_text(render_reference(empty_reference()))
+    git(repo, "add", REF)
+    git(repo, "commit", "-q", "-m", "initial")
+    for name in ("CRASHED_PLATFORM", "CRASHED_GIT_HOST", "CRASHED_LAKE", "LAKE_PATH",
+                 "LAKE_BUCKET", "CRASHED_MODEL_REFERENCE", "GITLAB_TARGET_BRANCH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CRASHED_HOME", str(home))
+    monkeypatch.setenv("CRASHED_REPO", str(repo))
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    return {"repo": repo, "home": home}
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def publish(lake: LocalLake, run_id: str = RUN) -> PromotedReference:
+    """Put tiny artifacts in the lake and return a promoted reference with their checksums."""
+    settings = load_settings()
+    artifacts = {}
+    for name, filename, data in (
+        ("model", "model.ubj", b"{UBJ model bytes}" * 10),
+        ("distributions", "distributions.json", b'{"speed_zone": {}}\n'),
+        ("metrics", "metrics.json", b'{"roc_auc": 0.87}\n'),
+    ):
+        info = lake.put_bytes(settings.lake_uri("models", "crashed", run_id, filename), data)
+        artifacts[name] = Artifact(**info.as_dict())
+    window = {"rows": 1000, "positives": 30}
+    return PromotedReference(
+        schema_version=1,
+        status="promoted",
+        model=ModelInfo(name="crashed", run_id=run_id, created_at="2024-01-01T00:00:00+00:00"),
+        artifacts=Artifacts(**artifacts),
+        metrics=Metrics(
+            roc_auc=0.87, pr_auc=0.21, log_loss=0.12, brier=0.03, precision=0.3, recall=0.4,
+            threshold=0.15, validation_rows=1000, validation_positives=30,
+        ),
+        lineage=Lineage(
+            pipeline="crashed_pipeline", pipeline_version="abc123", run_id=run_id,
+            image="registry.example/crashed:1", git_commit="deadbeef", platform="local",
+            train_window=Window(start="2018-01-01", end="2018-09-30", **window),
+            validation_window=Window(start="2018-10-01", end="2018-12-31", **window),
+        ),
+    )
+
+
+def test_propose_review_approve_verify_and_tamper(env: dict[str, Path]) -> None:
+    repo, home = env["repo"], env["home"]
+    lake = LocalLake(home / "lake")
+    reference = publish(lake)
+    host = LocalGitHost.from_settings(load_settings())
+    result = host.propose(
+        Proposal(
+            branch="crashed/model-update",
+            title=f"Model update: {RUN}",
+            description="## Gate\n\n| rule | result |\n|---|---|\n| roc_auc | pass |\n",
+            changes=[FileChange(REF, render_reference(reference))],
+        )
+    )
+    assert result.action == "created"
+
+    listed = run("models", "proposals", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 1
+    assert {"id", "status", "title", "branch", "created_at"} <= rows[0].keys()
+    assert (rows[0]["id"], rows[0]["status"]) == (1, "open")
+    assert rows[0]["title"] == f"Model update: {RUN}"
+
+    table = run("models", "proposals")
+    assert table.exit_code == 0 and "crashed/model-update" in table.output
+
+    review = run("models", "review", "1")
+    assert review.exit_code == 0, review.output
+    assert "| roc_auc | pass |" in review.output  # the report
+    assert f"+++ b/{REF}" in review.output  # the diff
+    assert f'+    "run_id": "{RUN}"' in review.output
+
+    approved = run("models", "approve", "1")
+    assert approved.exit_code == 0, approved.output
+    assert "merged proposal #1 into main" in approved.output
+    assert json.loads((repo / REF).read_text())["model"]["run_id"] == RUN
+    assert git(repo, "status", "--porcelain") == ""
+
+    listed = json.loads(run("models", "proposals", "--json").stdout)
+    assert listed[0]["status"] == "merged"
+
+    shown = run("models", "show", "--reference", str(repo / REF))
+    assert shown.exit_code == 0, shown.output
+    for text in (RUN, "roc_auc 0.8700", reference.artifacts.model.sha256[:12],
+                 "2018-10-01 .. 2018-12-31", "crashed_pipeline"):
+        assert text in shown.output
+    as_json = json.loads(run("models", "show", "--reference", str(repo / REF), "--json").stdout)
+    assert as_json["model"]["run_id"] == RUN
+
+    verified = run("models", "verify", "--reference", str(repo / REF))
+    assert verified.exit_code == 0, verified.output
+    assert "all 3 artifacts" in verified.output
+
+    model_file = lake.path_for(reference.artifacts.model.uri)
+    data = bytearray(model_file.read_bytes())
+    data[0] ^= 0x01
+    model_file.write_bytes(bytes(data))
+
+    tampered = run("models", "verify", "--reference", str(repo / REF))
+    assert tampered.exit_code != 0
+    assert "FAILED  model" in tampered.stdout
+    assert "model (sha256" in tampered.stderr
+    assert "distributions" not in tampered.stderr
+
+    lake.path_for(reference.artifacts.metrics.uri).unlink()
+    missing = run("models", "verify", "--reference", str(repo / REF))
+    assert missing.exit_code != 0
+    assert "2 of 3 artifacts failed" in missing.stderr
+    assert "metrics (no object at" in missing.stderr
+
+
+def test_reject_leaves_main_alone(env: dict[str, Path]) -> None:
+    repo = env["repo"]
+    before = (repo / REF).read_text()
+    reference = publish(LocalLake(env["home"] / "lake"))
+    host = LocalGitHost.from_settings(load_settings())
+    host.propose(Proposal("crashed/model-update", "Model update", "report",
+                          [FileChange(REF, render_reference(reference))]))
+
+    rejected = run("models", "reject", "1")
+
+    assert rejected.exit_code == 0, rejected.output
+    assert "rejected proposal #1" in rejected.output
+    assert "deleted branch crashed/model-update" in rejected.output
+    assert (repo / REF).read_text() == before
+    assert json.loads(run("models", "proposals", "--json").stdout)[0]["status"] == "rejected"
+    again = run("models", "approve", "1")
+    assert again.exit_code == 2
+    assert "rejected, not open" in again.stderr
+
+
+def test_approve_refuses_local_edits(env: dict[str, Path]) -> None:
+    repo = env["repo"]
+    reference = publish(LocalLake(env["home"] / "lake"))
+    LocalGitHost.from_settings(load_settings()).propose(
+        Proposal("crashed/model-update", "Model update", "report",
+                 [FileChange(REF, render_reference(reference))])
+    )
+    (repo / REF).write_text("{}\n")
+
+    refused = run("models", "approve", "1")
+
+    assert refused.exit_code != 0
+    assert "local modifications" in refused.stderr
+    assert (repo / REF).read_text() == "{}\n"
+
+
+def test_no_model_state(env: dict[str, Path]) -> None:
+    path = str(env["repo"] / REF)
+
+    shown = run("models", "show", "--reference", path)
+    assert shown.exit_code == 0, shown.output
+    assert "no model promoted yet" in shown.output
+
+    as_json = json.loads(run("models", "show", "--reference", path, "--json").stdout)
+    assert as_json["status"] == "no-model-promoted"
+
+    verified = run("models", "verify", "--reference", path)
+    assert verified.exit_code != 0
+    assert "no model has been promoted yet" in verified.stderr
+
+    empty = run("models", "proposals")
+    assert empty.exit_code == 0 and "no proposals" in empty.output
+    assert json.loads(run("models", "proposals", "--json").stdout) == []
+
+
+def test_default_reference_is_the_setting(
+    env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRASHED_MODEL_REFERENCE", str(env["repo"] / REF))
+    shown = run("models", "show")
+    assert shown.exit_code == 0 and "no model promoted yet" in shown.output
+    monkeypatch.setenv("CRASHED_MODEL_REFERENCE", str(env["repo"] / "absent.json"))
+    missing = run("models", "show")
+    assert missing.exit_code == 4
+    assert "no such model reference file" in missing.stderr
+
+
+def test_invalid_reference_names_the_field(env: dict[str, Path], tmp_path: Path) -> None:
+    reference = publish(LocalLake(env["home"] / "lake"))
+    data = json.loads(render_reference(reference))
+    data["artifacts"]["model"]["sha256"] = "not-a-digest"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+
+    for command in ("show", "verify"):
+        result = run("models", command, "--reference", str(bad))
+        assert result.exit_code == 2, result.output
+        assert "artifacts.model.sha256" in result.stderr
+
+    bad.write_text("{not json")
+    result = run("models", "verify", "--reference", str(bad))
+    assert result.exit_code == 2
+    assert "not valid JSON" in result.stderr
+
+
+def test_review_commands_point_to_gitlab(
+    env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRASHED_GIT_HOST", "gitlab")
+    monkeypatch.setenv("GITLAB_PROJECT", "group/crashed")
+    for args in (("proposals",), ("review", "1"), ("approve", "1"), ("reject", "1")):
+        result = run("models", *args)
+        assert result.exit_code == 2, result.output
+        assert "GitLab UI" in result.stderr
+        assert "https://gitlab.com/group/crashed/-/merge_requests" in result.stderr
+
+
+def test_unknown_proposal(env: dict[str, Path]) -> None:
+    result = run("models", "review", "42")
+    assert result.exit_code == 4
+    assert "no proposal #42" in result.stderr
+
+
+def test_runs_as_a_module(env: dict[str, Path]) -> None:
+    """The real entry point (``python -m crashed``) with the same environment."""
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "crashed", "models", "proposals", "--json"],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
