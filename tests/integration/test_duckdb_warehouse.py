@@ -105,11 +105,6 @@ def test_failed_first_load_creates_nothing(warehouse: DuckDBWarehouse) -> None:
     assert not warehouse.table_exists("fresh")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG duckdb_warehouse.load_frame: con.register() is outside the try, so a frame "
-    "DuckDB cannot even register (e.g. complex dtype) escapes as a raw duckdb error",
-)
 def test_unregistrable_frame_is_an_input_error(warehouse: DuckDBWarehouse) -> None:
     with pytest.raises(InputError):
         warehouse.load_frame("t", pd.DataFrame({"z": [1 + 2j]}))

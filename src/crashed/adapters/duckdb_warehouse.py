@@ -7,6 +7,7 @@ so pipeline steps running as separate processes never hold the file lock longer 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from collections.abc import Iterator
@@ -71,16 +72,18 @@ class DuckDBWarehouse:
     def load_frame(self, table: str, frame: pd.DataFrame) -> int:
         name = table_name(table)
         with self._connect() as con:
-            con.register("incoming_frame", frame)
             try:
+                con.register("incoming_frame", frame)
                 con.execute("BEGIN TRANSACTION")
                 con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming_frame')
                 con.execute("COMMIT")
             except duckdb.Error as error:
-                con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 raise InputError(f"cannot load table {name}: {_first_line(error)}") from None
             finally:
-                con.unregister("incoming_frame")
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister("incoming_frame")
         return len(frame)
 
     def query(self, sql: str, params: QueryParams | None = None) -> pd.DataFrame:

@@ -71,7 +71,13 @@ def read_crash_csv(path: Path) -> pd.DataFrame:
         delimiter = ","
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[""]
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            index_col=False,
+            skip_blank_lines=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -81,6 +87,8 @@ def read_crash_csv(path: Path) -> pd.DataFrame:
             f"{path}: not a crash CSV (found {frame.shape[1]} column; expected "
             f"comma-separated columns including {DATE} and {LABEL})"
         )
+    # Blank lines are read (so row index + 2 is the CSV line number) and then dropped.
+    frame = frame[frame.notna().any(axis=1)]
     if frame.empty:
         raise InputError(f"{path}: the CSV has a header but no rows")
     return frame
@@ -146,7 +154,7 @@ def _check_unique_columns(frame: pd.DataFrame, source: str) -> None:
 
 def _bad_rows(mask: pd.Series, values: pd.Series) -> str:
     rows = np.flatnonzero(mask.to_numpy())[:_MAX_REPORTED]
-    shown = ", ".join(f"line {i + 2}: {values.iloc[i]!r}" for i in rows)
+    shown = ", ".join(f"line {values.index[i] + 2}: {values.iloc[i]!r}" for i in rows)
     more = int(mask.sum()) - len(rows)
     return shown + (f" and {more} more" if more > 0 else "")
 

@@ -87,7 +87,7 @@ class Encoder:
         other_columns: dict[str, int | None] = {}
         categorical = distributions["categorical"]
         for feature in CATEGORY_FEATURES:
-            counts: dict[str, int] = categorical.get(feature, {}).get("counts", {})
+            counts = _merge_case_variants(categorical.get(feature, {}).get("counts", {}))
             ordered = sorted(counts, key=lambda v: (-counts[v], v))
             vocabularies[feature] = tuple(ordered)
             mapping: dict[str, int] = {}
@@ -240,6 +240,18 @@ class Encoder:
                 )
             row[column] = 1.0
         return row
+
+
+def _merge_case_variants(counts: Mapping[str, int]) -> dict[str, int]:
+    """Sum counts of spellings that match case-insensitively under the most frequent one."""
+    merged: dict[str, list] = {}
+    for value, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        key = _key(value)
+        if key in merged:
+            merged[key][1] += count
+        else:
+            merged[key] = [value, count]
+    return {value: count for value, count in merged.values()}
 
 
 def _count(feature: str, value: str | None) -> float:

@@ -58,7 +58,8 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
     fp = np.cumsum(1 - sorted_y)
     precision = tp / (tp + fp)
     recall = tp / y.sum()
-    f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
     # Only cut where the score changes, so the threshold reproduces the counted set.
     distinct = np.r_[sorted_p[1:] != sorted_p[:-1], True]
     best = int(np.argmax(np.where(distinct, f1, -1)))

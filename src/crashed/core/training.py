@@ -1,4 +1,12 @@
-"""Fit the XGBoost classifier: chronological early-stopping holdout, class weighting, threshold."""
+"""Fit the XGBoost classifier.
+
+- the number of boosting rounds is chosen by stratified k-fold cross-validation on the training
+  window (robust: a chronological holdout of a 3 % class holds only a few dozen positives and
+  made the chosen round count, and so validation AUC, swing by ±0.01);
+- the operating threshold maximises F1 on a chronological holdout (the latest 20 % of the
+  training window), scored by a model fitted on the earlier 80 %;
+- the final model is refitted on the whole window.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from sklearn.metrics import roc_auc_score
 
 from crashed.core.encoder import Encoder
 from crashed.core.features import DATE, LABEL
@@ -25,8 +34,9 @@ class TrainParams:
 
     max_depth: int = 3
     learning_rate: float = 0.03
-    max_rounds: int = 600
-    early_stopping_rounds: int = 60
+    max_rounds: int = 1500
+    early_stopping_rounds: int = 100
+    cv_folds: int = 5
     min_child_weight: float = 5.0
     subsample: float = 0.8
     colsample_bytree: float = 0.8
@@ -65,46 +75,46 @@ def train(frame: pd.DataFrame, encoder: Encoder, params: TrainParams, name: str 
           ) -> TrainResult:
     """Fit on ``frame`` (normalised crashes with label); returns the bundle and diagnostics."""
     started = time.perf_counter()
+    y_all = frame[LABEL].astype(int).to_numpy()
+    if y_all.sum() == 0:
+        raise ValueError("the training window has no positive (alcohol-related) crashes")
+    columns = list(encoder.columns)
+    booster_params = _booster_params(params, y_all)
+    d_all = xgb.DMatrix(encoder.encode_frame(frame), label=y_all, feature_names=columns)
+    folds = min(params.cv_folds, int(y_all.sum()), len(y_all) - int(y_all.sum()))
+    cv_auc = float("nan")
+    if folds >= 2:
+        history = xgb.cv(booster_params, d_all, num_boost_round=params.max_rounds, nfold=folds,
+                         stratified=True, early_stopping_rounds=params.early_stopping_rounds,
+                         seed=params.seed)
+        best_rounds = len(history)
+        cv_auc = float(history["test-auc-mean"].iloc[-1])
+    else:
+        best_rounds = min(params.max_rounds, 100)
+    log.info("train: %d rounds chosen by %d-fold CV (AUC %.4f)", best_rounds, folds, cv_auc)
     fit_part, holdout_part = chronological_split(frame, params.holdout_fraction)
     y_fit = fit_part[LABEL].astype(int).to_numpy()
     y_hold = holdout_part[LABEL].astype(int).to_numpy()
-    if y_fit.sum() == 0:
-        raise ValueError("the training window has no positive (alcohol-related) crashes")
-    booster_params = _booster_params(params, y_fit)
-    d_fit = xgb.DMatrix(encoder.encode_frame(fit_part), label=y_fit,
-                        feature_names=list(encoder.columns))
-    d_hold = xgb.DMatrix(encoder.encode_frame(holdout_part), label=y_hold,
-                         feature_names=list(encoder.columns))
-    evals_log: dict[str, Any] = {}
-    has_holdout = len(y_hold) > 0 and 0 < y_hold.sum() < len(y_hold)
-    first = xgb.train(
-        booster_params,
-        d_fit,
-        num_boost_round=params.max_rounds,
-        evals=[(d_hold, "holdout")] if has_holdout else [],
-        early_stopping_rounds=params.early_stopping_rounds if has_holdout else None,
-        evals_result=evals_log,
-        verbose_eval=False,
-    )
-    best_rounds = (first.best_iteration + 1) if has_holdout else params.max_rounds
-    holdout_p = first.predict(d_hold, iteration_range=(0, best_rounds)) if len(y_hold) else None
-    threshold = best_f1_threshold(y_hold, holdout_p) if has_holdout else 0.5
-    log.info("train: %d rounds chosen on the holdout; threshold %.4f", best_rounds, threshold)
-    # Refit on the whole window with the chosen number of rounds.
-    y_all = frame[LABEL].astype(int).to_numpy()
-    d_all = xgb.DMatrix(encoder.encode_frame(frame), label=y_all,
-                        feature_names=list(encoder.columns))
-    booster = xgb.train(_booster_params(params, y_all), d_all, num_boost_round=best_rounds,
-                        verbose_eval=False)
+    threshold, holdout_auc = 0.5, float("nan")
+    if y_fit.sum() > 0 and 0 < y_hold.sum() < len(y_hold):
+        early = xgb.train(_booster_params(params, y_fit),
+                          xgb.DMatrix(encoder.encode_frame(fit_part), label=y_fit,
+                                      feature_names=columns),
+                          num_boost_round=best_rounds)
+        holdout_p = early.inplace_predict(encoder.encode_frame(holdout_part))
+        threshold = best_f1_threshold(y_hold, holdout_p)
+        holdout_auc = float(roc_auc_score(y_hold, holdout_p))
+    log.info("train: threshold %.4f (best F1 on the latest %.0f%% of the window)", threshold,
+             100 * params.holdout_fraction)
+    booster = xgb.train(booster_params, d_all, num_boost_round=best_rounds)
     gains = booster.get_score(importance_type="total_gain")
     total = sum(gains.values()) or 1.0
     importance = sorted(((k, v / total) for k, v in gains.items()), key=lambda kv: -kv[1])
-    holdout_auc = evals_log.get("holdout", {}).get("auc", [])
     return TrainResult(
         bundle=ModelBundle(booster, encoder, threshold, name),
         best_rounds=best_rounds,
-        holdout={"roc_auc": float(holdout_auc[best_rounds - 1]) if holdout_auc else float("nan"),
-                 "rows": len(y_hold), "positives": int(y_hold.sum())},
+        holdout={"roc_auc": holdout_auc, "cv_roc_auc": cv_auc, "rows": len(y_hold),
+                 "positives": int(y_hold.sum())},
         importance=importance,
         seconds=time.perf_counter() - started,
         params=params.as_dict() | {"scale_pos_weight_used": booster_params["scale_pos_weight"]},

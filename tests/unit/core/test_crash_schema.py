@@ -388,11 +388,6 @@ def test_ragged_rows_are_an_input_error(tmp_path: Path) -> None:
         read_crash_csv(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG crash_schema.read_crash_csv: pandas skips blank lines, so line numbers in "
-    "error messages count data rows, not CSV lines, after a blank line",
-)
 def test_line_numbers_count_blank_lines(tmp_path: Path) -> None:
     message = load_error(
         tmp_path, "accident_date,alcohol_related\n2018-01-01,No\n\n2018-02-30,Yes\n"

@@ -415,12 +415,6 @@ def test_defaults_row_matches_batch_row_of_defaults(encoder: Encoder) -> None:
     np.testing.assert_array_equal(encoder.encode_one(defaults), encoder.encode_frame(frame)[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG encoder.Encoder.fit: spellings differing only in case are separate entries in "
-    "the counts; a rare variant ('friday') overwrites the frequent one's casefolded mapping, "
-    "so 'Friday' is encoded as __other__ and its own column is never set",
-)
 def test_case_variants_in_training_share_one_column() -> None:
     frame = pd.DataFrame(
         {
