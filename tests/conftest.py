@@ -18,6 +18,7 @@ if str(ROOT) not in sys.path:
 pytest_plugins = [
     "tests.integration.gcs_fixtures",
     "tests.integration.gitlab_fixtures",
+    "tests.integration.bigquery_fixtures",
 ]
 
 

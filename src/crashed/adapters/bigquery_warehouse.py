@@ -16,8 +16,10 @@
   afterwards whether the object exists, so a warehouse writing to storage the lake cannot see is
   reported (``ServiceError``) rather than silently "exported". On GCP a single-file extract
   is limited to 1 GB of table data.
-- ``query`` returns DATE columns as ``datetime64[us]`` (like the DuckDB adapter) rather than the
-  client's ``dbdate``; other columns keep the client's nullable dtypes.
+- ``query`` fetches results as Arrow over the REST API (no BigQuery Storage client; the
+  client's ``to_dataframe`` is deprecated in favour of pandas-gbq) and converts them itself:
+  BOOL → ``boolean``, INT64 → ``Int64`` (nullable), DATE → ``datetime64[us]`` as the DuckDB
+  adapter returns it (not the client's ``dbdate``), TIMESTAMP → ``datetime64[us, UTC]``.
 - Google API errors become :mod:`crashed.errors`: missing table or dataset → ``NotFoundError``,
   unreachable endpoint, 5xx or retry deadline → ``ServiceError``, bad load data → ``InputError``,
   missing or expired credentials → ``ConfigError``.
@@ -82,6 +84,12 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def _network_reason(error: BaseException) -> str:
+    """``[Errno 111] Connection refused`` rather than urllib3's nested repr, when present."""
+    found = re.search(r"\[Errno -?\d+\] [^\"')]+", str(error))
+    return found.group(0).strip() if found else _first_line(error)
+
+
 def query_parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:
     """A typed BigQuery parameter for ``@name`` from a Python value (bool is checked before int)."""
     if isinstance(value, bool | np.bool_):
@@ -142,6 +150,17 @@ def frame_to_parquet(frame: pd.DataFrame, table: str) -> tuple[bytes, list[bigqu
     return buffer.getvalue(), schema
 
 
+def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
+    """Query results as a DataFrame: nullable ``boolean``/``Int64``, DATE as ``datetime64[us]``."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_date(field.type):
+            table = table.set_column(
+                index, field.name, table.column(index).cast(pa.timestamp("us"))
+            )
+    nullable = {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}
+    return table.to_pandas(types_mapper=nullable.get)
+
+
 class BigQueryWarehouse:
     """:class:`crashed.ports.Warehouse` on one BigQuery dataset."""
 
@@ -181,7 +200,11 @@ class BigQueryWarehouse:
         try:
             with self._errors(f"cannot load table {self._qualified(name)}", load=True):
                 job = self.client.load_table_from_file(
-                    io.BytesIO(data), staging, size=len(data), job_config=config
+                    io.BytesIO(data),
+                    staging,
+                    size=len(data),
+                    location=self.location,
+                    job_config=config,
                 )
                 job.result(retry=self.retry)
                 self._run(f"CREATE OR REPLACE TABLE `{name}` AS SELECT * FROM `{staging.table_id}`")
@@ -192,11 +215,8 @@ class BigQueryWarehouse:
     def query(self, sql: str, params: QueryParams | None = None) -> pd.DataFrame:
         with self._errors("warehouse query failed"):
             rows = self._run(sql, params).result(retry=self.retry)
-            frame = rows.to_dataframe(create_bqstorage_client=False, date_dtype=None)
-            dates = [f.name for f in rows.schema if f.field_type == "DATE"]
-        for column in dates:
-            frame[column] = frame[column].astype("datetime64[us]")
-        return frame
+            arrow = rows.to_arrow(create_bqstorage_client=False)
+        return arrow_to_frame(arrow)
 
     def select_into(self, table: str, sql: str, params: QueryParams | None = None) -> int:
         name = _table_name(table)
@@ -308,7 +328,7 @@ class BigQueryWarehouse:
         except api_exceptions.RetryError as error:
             cause = error.cause if error.cause is not None else error
             raise ServiceError(
-                f"{action}: BigQuery at {self.endpoint} unreachable ({_first_line(cause)})"
+                f"{action}: BigQuery at {self.endpoint} unreachable ({_network_reason(cause)})"
             ) from None
         except google.auth.exceptions.RefreshError as error:
             raise ConfigError(
@@ -321,7 +341,7 @@ class BigQueryWarehouse:
             TimeoutError,
         ) as error:
             raise ServiceError(
-                f"{action}: BigQuery at {self.endpoint} unreachable ({_first_line(error)})"
+                f"{action}: BigQuery at {self.endpoint} unreachable ({_network_reason(error)})"
             ) from None
         except api_exceptions.GoogleAPIError as error:
             raise ServiceError(

@@ -1,11 +1,11 @@
 """Start the local-bigquery emulator offline. Run with ``.venv-bigquery/bin/python``.
 
 local-bigquery's DuckDB needs the ``icu`` (TimeZone), ``ducklake`` (storage) and ``spatial``
-(GEOGRAPHY functions, installed at start-up) extensions, and ``httpfs`` when it talks to a Cloud
-Storage emulator. DuckDB would download them on first use,
-which fails without internet. Here they are installed from the ``duckdb-extension-*`` pip wheels
-into a folder inside the venv (not ``~/.duckdb``), and every DuckDB connection the emulator opens
-is pointed at that folder with auto-install switched off.
+(GEOGRAPHY macros, run at start-up) extensions, and ``httpfs`` when it talks to a Cloud Storage
+emulator. DuckDB would download them on first use, which fails offline. Here they are installed
+from the ``duckdb-extension-*`` pip wheels into a folder inside the venv (not ``~/.duckdb``), and
+every DuckDB connection the emulator opens is pointed at that folder with auto-install off.
+``--install-extensions`` alone only installs them (setup.sh does, under its lock).
 
 Usage (arguments are local-bigquery's own; ``--host`` defaults to 127.0.0.1 here)::
 
@@ -67,6 +67,8 @@ def offline_connect() -> None:
 
 def main(argv: list[str]) -> None:
     install_extensions()
+    if argv == ["--install-extensions"]:  # setup.sh: install once, under its lock
+        return
     offline_connect()
     from local_bigquery import cli
 
