@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.integration.gcs_fixtures",
     "tests.integration.gitlab_fixtures",
     "tests.integration.bigquery_fixtures",
+    "tests.integration.kfp_fixtures",
 ]
 
 

@@ -1,0 +1,329 @@
+"""The local runner executes a compiled KFP spec: order, placeholders, outputs, env, failures.
+
+No ``from __future__ import annotations`` here: kfp reads component signatures at runtime and
+takes the string ``"str"`` for an artifact type.
+"""
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kfp import compiler, dsl, kubernetes
+
+from crashed.errors import InputError
+from crashed.pipeline.local_runner import (
+    LOCAL_ENV_WINS,
+    Job,
+    PlaceholderError,
+    load_tasks,
+    local_command,
+    new_run_id,
+    parse_overrides,
+    resolve,
+    run_compiled,
+)
+
+# Every step runs this: log its label, print a line to stdout and stderr, then write its
+# output (a JSON echo of its args and env), or a manifest for "finish".
+SCRIPT = r"""
+import json, os, pathlib, sys
+label, log, out, *rest = sys.argv[1:]
+with open(log, "a") as handle:
+    handle.write(label + "\n")
+print(f"{label} says hi", flush=True)
+print(f"{label} warns", file=sys.stderr, flush=True)
+if label == "fail":
+    sys.exit(3)
+if label == "silent":
+    sys.exit(0)
+names = ("GREETING", "TMPDIR", "GITLAB_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "CRASHED_HOME")
+echo = {
+    "label": label,
+    "args": rest,
+    "env": {name: os.environ.get(name) for name in names},
+    "tmpdir_exists": os.path.isdir(os.environ.get("TMPDIR") or "/nonexistent"),
+}
+if label == "finish":
+    manifest = pathlib.Path(log).with_name("manifest.json")
+    manifest.write_text(json.dumps({
+        "artifacts": [{"name": "model.ubj", "uri": "gs://b/m/model.ubj", "sha256": "ab",
+                       "md5": "cd", "bytes": 3}],
+        "metrics": {"roc_auc": 0.9},
+        "gate": {"passed": True},
+        "proposal": None,
+        "upstream": rest,
+    }))
+    pathlib.Path(out).write_text(str(manifest))
+else:
+    pathlib.Path(out).write_text(json.dumps(echo))
+"""
+
+
+def _spec(label: str, log: str, out: str, *values: Any) -> dsl.ContainerSpec:
+    return dsl.ContainerSpec(
+        image="python:3.11", command=["python", "-c", SCRIPT], args=[label, log, out, *values]
+    )
+
+
+@dsl.container_component
+def alpha(log: str, value: str, out: dsl.OutputPath(str)):  # type: ignore[valid-type]
+    return _spec("alpha", log, out, value)
+
+
+@dsl.container_component
+def beta(log: str, value: str, out: dsl.OutputPath(str)):  # type: ignore[valid-type]
+    return _spec("beta", log, out, value)
+
+
+@dsl.container_component
+def gamma(  # type: ignore[valid-type]
+    log: str, left: str, right: str, run_id: str, run_date: str, out: dsl.OutputPath(str)
+):
+    return _spec("gamma", log, out, left, right, run_id, run_date)
+
+
+@dsl.container_component
+def finish(log: str, prev: str, out: dsl.OutputPath(str)):  # type: ignore[valid-type]
+    return _spec("finish", log, out, prev)
+
+
+@dsl.container_component
+def fail(log: str, value: str, out: dsl.OutputPath(str)):  # type: ignore[valid-type]
+    return _spec("fail", log, out, value)
+
+
+@dsl.container_component
+def silent(log: str, out: dsl.OutputPath(str)):  # type: ignore[valid-type]
+    return _spec("silent", log, out)
+
+
+@dsl.container_component
+def flags(  # type: ignore[valid-type]
+    log: str,
+    a: str,
+    out: dsl.OutputPath(str),
+    b: str = None,  # noqa: RUF013 - kfp's optional
+):
+    return _spec(
+        "flags",
+        log,
+        out,
+        dsl.ConcatPlaceholder(["--a=", a, "!"]),
+        dsl.IfPresentPlaceholder(input_name="b", then=["--b", b], else_=["--no-b"]),
+        dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
+    )
+
+
+@dsl.pipeline(name="happy")
+def happy(log: str = "", word: str = "hello") -> None:
+    a = alpha(log=log, value=word)
+    b = beta(log=log, value="constant")
+    g = gamma(
+        log=log,
+        left=a.outputs["out"],
+        right=b.outputs["out"],
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run_date=dsl.PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER,
+    )
+    g.set_env_variable("GREETING", "hi")
+    g.set_env_variable("TMPDIR", "/scratch/tmp")
+    g.set_env_variable("CRASHED_HOME", "/scratch/home")
+    g.set_env_variable("GOOGLE_APPLICATION_CREDENTIALS", "/var/secrets/google/key.json")
+    kubernetes.use_secret_as_env(g, "crashed-gitlab", {"token": "GITLAB_TOKEN"})
+    kubernetes.use_secret_as_volume(g, "crashed-gcp-sa", mount_path="/var/secrets/google")
+    kubernetes.empty_dir_mount(g, volume_name="scratch", mount_path="/scratch")
+    finish(log=log, prev=g.outputs["out"])
+
+
+@dsl.pipeline(name="failing")
+def failing(log: str = "") -> None:
+    a = alpha(log=log, value="x")
+    f = fail(log=log, value=a.outputs["out"])
+    finish(log=log, prev=f.outputs["out"])
+    beta(log=log, value="independent")
+
+
+@dsl.pipeline(name="quiet")
+def quiet(log: str = "") -> None:
+    s = silent(log=log)
+    finish(log=log, prev=s.outputs["out"])
+
+
+@dsl.pipeline(name="flagged")
+def flagged(log: str = "") -> None:
+    flags(log=log, a="A")
+    flags(log=log, a="A", b="B")
+
+
+def _compile(pipeline: Any, tmp_path: Path) -> Path:
+    path = tmp_path / f"{pipeline.name}.yaml"
+    compiler.Compiler().compile(pipeline, str(path))
+    return path
+
+
+def _run(path: Path, tmp_path: Path, **kwargs: Any) -> tuple[dict[str, Any], list[str]]:
+    lines: list[str] = []
+    params = {"log": str(tmp_path / "order.log"), **kwargs.pop("params", {})}
+    kwargs.setdefault("read_manifest", lambda uri: Path(uri).read_bytes())
+    kwargs.setdefault("base_env", {"PATH": "/usr/bin:/bin", "CRASHED_HOME": "/local/home"})
+    summary = run_compiled(path, params=params, echo=lines.append, cwd=tmp_path, **kwargs)
+    return summary, lines
+
+
+def _order(tmp_path: Path) -> list[str]:
+    return (tmp_path / "order.log").read_text().split()
+
+
+def test_runs_in_order_resolving_placeholders_and_passing_outputs(tmp_path: Path) -> None:
+    path = _compile(happy, tmp_path)
+    when = dt.datetime(2024, 3, 1, 6, 30, tzinfo=dt.UTC)
+
+    summary, lines = _run(path, tmp_path, run_id="local-test-1", run_date=when)
+
+    assert _order(tmp_path) == ["alpha", "beta", "gamma", "finish"]
+    assert summary["status"] == "succeeded" and summary["failed_step"] is None
+    assert list(summary["steps"]) == ["alpha", "beta", "gamma", "finish"]
+    assert all(s["status"] == "succeeded" and s["seconds"] > 0 for s in summary["steps"].values())
+    gamma_out = json.loads(summary["outputs"]["gamma"]["out"])
+    left, right, run_id, run_date = gamma_out["args"]
+    assert json.loads(left)["args"] == ["hello"]  # alpha's output, fed through
+    assert json.loads(right)["args"] == ["constant"]
+    assert (run_id, run_date) == ("local-test-1", "2024-03-01T06:30:00Z")
+    assert summary["run_id"] == "local-test-1" and summary["pipeline"] == "happy"
+    assert "[alpha ] alpha says hi" in lines and "[alpha ] alpha warns" in lines
+    assert any(line.startswith("[gamma ] succeeded in") for line in lines)
+
+
+def test_summary_reads_the_final_manifest(tmp_path: Path) -> None:
+    summary, _ = _run(_compile(happy, tmp_path), tmp_path)
+
+    assert summary["manifest"] == str(tmp_path / "manifest.json")
+    assert summary["artifacts"][0]["name"] == "model.ubj"
+    assert summary["metrics"] == {"roc_auc": 0.9}
+    assert summary["gate"] == {"passed": True}
+    assert summary["proposal"] is None
+    assert summary["run_id"].startswith("local-")
+
+
+def test_pod_env_is_emulated(tmp_path: Path) -> None:
+    base = {"PATH": "/usr/bin:/bin", "CRASHED_HOME": "/local/home", "GITLAB_TOKEN": "glpat-local"}
+
+    summary, lines = _run(
+        _compile(happy, tmp_path), tmp_path, base_env=base, workdir=tmp_path / "w"
+    )
+
+    env = json.loads(summary["outputs"]["gamma"]["out"])["env"]
+    assert env["GREETING"] == "hi"  # plain env from the executor
+    assert env["TMPDIR"] == str(tmp_path / "w" / "steps" / "gamma" / "scratch" / "scratch" / "tmp")
+    assert env["GITLAB_TOKEN"] == "glpat-local"  # secretAsEnv from the local env
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"] is None  # secret volume not mounted here
+    assert env["CRASHED_HOME"] == "/local/home"  # LOCAL_ENV_WINS
+    assert "CRASHED_HOME" in LOCAL_ENV_WINS
+    assert any("GOOGLE_APPLICATION_CREDENTIALS unset" in line for line in lines)
+    alpha_env = json.loads(summary["outputs"]["alpha"]["out"])["env"]
+    assert alpha_env["GREETING"] is None  # env is per task
+
+
+def test_missing_secret_is_unset_and_noted_once(tmp_path: Path) -> None:
+    summary, lines = _run(_compile(happy, tmp_path), tmp_path)
+
+    env = json.loads(summary["outputs"]["gamma"]["out"])["env"]
+    assert env["GITLAB_TOKEN"] is None
+    assert sum("GITLAB_TOKEN unset" in line for line in lines) == 1
+
+
+def test_failure_stops_dependants_and_names_the_step(tmp_path: Path) -> None:
+    summary, lines = _run(_compile(failing, tmp_path), tmp_path)
+
+    assert summary["status"] == "failed"
+    assert summary["failed_step"] == "fail"
+    steps = summary["steps"]
+    assert steps["fail"]["status"] == "failed" and steps["fail"]["exit_code"] == 3
+    assert steps["finish"] == {"status": "skipped", "seconds": 0.0, "reason": "fail"}
+    assert steps["alpha"]["status"] == steps["beta"]["status"] == "succeeded"
+    assert "finish" not in _order(tmp_path)  # never started
+    assert summary["artifacts"] == [] and summary["gate"] is None
+    assert any("FAILED (exit 3)" in line for line in lines)
+
+
+def test_a_step_without_its_output_fails(tmp_path: Path) -> None:
+    summary, _ = _run(_compile(quiet, tmp_path), tmp_path)
+
+    assert summary["failed_step"] == "silent"
+    assert "did not write its output 'out'" in summary["steps"]["silent"]["error"]
+    assert summary["steps"]["finish"]["status"] == "skipped"
+
+
+def test_concat_ifpresent_and_task_placeholders(tmp_path: Path) -> None:
+    summary, _ = _run(_compile(flagged, tmp_path), tmp_path)
+
+    outputs = {name: json.loads(o["out"])["args"] for name, o in summary["outputs"].items()}
+    assert outputs == {
+        "flags": ["--a=A!", "--no-b", "flags"],
+        "flags-2": ["--a=A!", "--b", "B", "flags-2"],
+    }
+
+
+def test_param_overrides(tmp_path: Path) -> None:
+    path = _compile(happy, tmp_path)
+
+    summary, _ = _run(path, tmp_path, params={"word": "bye"})
+
+    assert json.loads(summary["outputs"]["alpha"]["out"])["args"] == ["bye"]
+    with pytest.raises(
+        InputError, match="unknown pipeline parameter 'wrd'; valid parameters: log, word"
+    ):
+        _run(path, tmp_path, params={"wrd": "x"})
+
+
+def test_parse_overrides_validates() -> None:
+    declared = {"train_start": "", "force_promotion": "false", "note": ""}
+
+    assert parse_overrides(
+        ["train_start=2018-01-01", "force_promotion=TRUE", "note=a=b"], declared
+    ) == {"train_start": "2018-01-01", "force_promotion": "true", "note": "a=b"}
+    assert parse_overrides(["train_start="], declared) == {"train_start": ""}
+    with pytest.raises(InputError, match="'bogus'; valid parameters: force_promotion, note"):
+        parse_overrides(["bogus=1"], declared)
+    with pytest.raises(InputError, match="ISO date"):
+        parse_overrides(["train_start=01/02/2018"], declared)
+    with pytest.raises(InputError, match="true or false"):
+        parse_overrides(["force_promotion=yes"], declared)
+    with pytest.raises(InputError, match="NAME=VALUE"):
+        parse_overrides(["train_start"], declared)
+
+
+def test_cycles_and_unsupported_placeholders_are_input_errors(tmp_path: Path) -> None:
+    container = {"container": {"image": "i", "command": ["true"]}}
+    spec = {
+        "components": {"comp-a": {"executorLabel": "exec-a"}},
+        "deploymentSpec": {"executors": {"exec-a": container}},
+        "root": {
+            "dag": {
+                "tasks": {
+                    "a": {"componentRef": {"name": "comp-a"}, "dependentTasks": ["b"]},
+                    "b": {"componentRef": {"name": "comp-a"}, "dependentTasks": ["a"]},
+                }
+            }
+        },
+    }
+    with pytest.raises(InputError, match="cycle"):
+        load_tasks(spec, {})
+    job = Job(run_id="r", run_date="d", pipeline="p", root=tmp_path)
+    with pytest.raises(PlaceholderError, match=r"\{\{\$\.outputs\.output_file\}\}"):
+        resolve(["{{$.outputs.output_file}}"], {}, {}, job, "a")
+
+
+def test_local_command_and_run_id() -> None:
+    import sys
+
+    assert local_command(["crashed", "pipelines"]) == [sys.executable, "-m", "crashed", "pipelines"]
+    assert local_command(["python3", "-c", "x"]) == [sys.executable, "-c", "x"]
+    assert local_command(["sh", "-c", "x"]) == ["sh", "-c", "x"]
+    run_id = new_run_id(dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    assert (
+        run_id.startswith("local-20240102T030405Z-")
+        and len(run_id) == len("local-20240102T030405Z-") + 6
+    )
