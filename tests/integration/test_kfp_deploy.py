@@ -20,7 +20,6 @@ from crashed.settings import Settings
 if TYPE_CHECKING:
     from tests.integration.kfp_fixtures import FakeKfpControl
 
-pytest_plugins = ["tests.integration.kfp_fixtures"]  # harmless once conftest lists it too
 
 PROD = "crashed_pipeline - prod"
 

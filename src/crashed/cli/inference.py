@@ -1,10 +1,70 @@
-"""`crashed inference` commands."""
+"""``crashed inference``: serve the model named by ``CRASHED_MODEL_REFERENCE``.
+
+``start`` runs Flask's development server (one process, threads); ``start-prod`` replaces this
+process with gunicorn (see :mod:`crashed.serving.gunicorn_conf`), so the gunicorn master keeps
+this PID (signals, containers) and imports neither XGBoost nor the app before forking workers.
+"""
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
+
 import click
+
+from crashed.cli.context import AppContext
+
+APP = "crashed.serving.app:create_app()"
+GUNICORN_CONFIG = "python:crashed.serving.gunicorn_conf"
+
+
+def gunicorn_argv(bind: str, app: str = APP, *, debug: bool = False) -> list[str]:
+    """The gunicorn command ``start-prod`` executes (the HTTP benchmark reuses it)."""
+    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", bind]
+    if debug:
+        argv += ["--log-level", "debug"]
+    return [*argv, app]
 
 
 @click.group()
 def inference() -> None:
-    """inference commands."""
+    """Serve predictions over HTTP (the model named by CRASHED_MODEL_REFERENCE)."""
+
+
+@inference.command("start")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_obj
+def start(ctx: AppContext, host: str, port: int) -> None:
+    """Development server (Flask, one process). Use start-prod for anything real."""
+    from crashed.serving.app import create_app
+
+    app = create_app(ctx.settings)
+    click.echo(f"crashed inference (development server) on http://{host}:{port}", err=True)
+    app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+
+
+@inference.command("start-prod")
+@click.option(
+    "--bind",
+    default="0.0.0.0:8000",
+    show_default=True,
+    help="HOST:PORT to listen on (gunicorn --bind).",
+)
+@click.pass_obj
+def start_prod(ctx: AppContext, bind: str) -> None:
+    """Production server: gunicorn, WEB_CONCURRENCY workers (default: CPU count), no preload.
+
+    Send SIGHUP to reload the model reference without dropping requests.
+    """
+    settings = ctx.settings  # a configuration error stops here, before gunicorn starts
+    argv = gunicorn_argv(bind, debug=ctx.debug)
+    click.echo(
+        f"crashed inference: model reference {settings.crashed_model_reference}; "
+        f"exec {shlex.join(argv[1:])}",
+        err=True,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
