@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.integration.gitlab_fixtures",
     "tests.integration.bigquery_fixtures",
     "tests.integration.kfp_fixtures",
+    "tests.integration.k8s_fixtures",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Deploying the inference service to Kubernetes: manifests, the rollout, its status."""

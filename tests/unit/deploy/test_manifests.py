@@ -1,0 +1,295 @@
+"""The kustomize base in ``k8s/`` and its Python renderer (``crashed.deploy.manifests``).
+
+Every rendered object is validated against the real Kubernetes schemas (strict: unknown
+fields fail) of the newest version ``kubernetes-validate`` ships, and the Python renderer is
+compared with ``kubectl kustomize`` on the overlay that does what ``crashed inference deploy``
+does (image, namespace, reference, settings env).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate.utils import latest_version
+
+from crashed.deploy import manifests
+from crashed.deploy.manifests import ImageRef, configmap_hash, image_for_commit, render
+from crashed.errors import ConfigError, InputError
+
+ROOT = Path(__file__).resolve().parents[3]
+K8S = ROOT / "k8s"
+KUBECTL = shutil.which("kubectl")
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+REFERENCE = (
+    json.dumps({"schema_version": 1, "status": "promoted", "note": "<a & b> é"}, indent=2) + "\n"
+)
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [str(KUBECTL), "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def validate_all(objects: list[dict[str, Any]]) -> None:
+    version = latest_version()
+    for obj in objects:
+        kubernetes_validate.validate(obj, version, strict=True)  # raises on any problem
+
+
+@pytest.fixture(scope="module")
+def base_objects() -> list[dict[str, Any]]:
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    return kustomize(K8S)
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    return render(
+        "registry.example.com/g/crashed:abc123",
+        "prod",
+        REFERENCE,
+        {"CRASHED_PLATFORM": "gcp", "LAKE_BUCKET": "crashed-lake"},
+    )
+
+
+def deployment_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return manifests.find(objects, "Deployment", manifests.DEPLOYMENT)
+
+
+# -- the base, as kubectl renders it ------------------------------------------------------------
+
+
+@needs_kubectl
+def test_every_object_of_the_base_validates_strictly(base_objects: list[dict[str, Any]]) -> None:
+    kinds = sorted(obj["kind"] for obj in base_objects)
+    assert kinds == [
+        "ConfigMap",
+        "ConfigMap",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
+    validate_all(base_objects)
+
+
+@needs_kubectl
+def test_the_rollout_never_drops_below_the_desired_replicas(
+    base_objects: list[dict[str, Any]],
+) -> None:
+    spec = deployment_of(base_objects)["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pdb = manifests.find(base_objects, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"] == spec["selector"]
+
+
+@needs_kubectl
+def test_readiness_and_liveness_are_different_probes(base_objects: list[dict[str, Any]]) -> None:
+    container = deployment_of(base_objects)["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in container["ports"]
+    assert container["args"] == ["inference", "start-prod", "--bind", "0.0.0.0:8000"]
+    assert set(container["resources"]) == {"requests", "limits"}
+
+
+@needs_kubectl
+def test_the_pod_runs_locked_down(base_objects: list[dict[str, Any]]) -> None:
+    pod = deployment_of(base_objects)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    # Every writable path is an emptyDir: /tmp and HOME (which holds CRASHED_HOME's cache).
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert "emptyDir" in volumes[mounts[env["HOME"]]]
+    assert env["CRASHED_HOME"].startswith(env["HOME"] + "/")
+    assert env["WEB_CONCURRENCY"] == "2"
+    reference_dir = env["CRASHED_MODEL_REFERENCE"].rsplit("/", 1)[0]
+    assert volumes[mounts[reference_dir]]["configMap"]["name"].startswith(
+        "crashed-model-reference-"
+    )
+
+
+@needs_kubectl
+def test_the_service_targets_the_named_port(base_objects: list[dict[str, Any]]) -> None:
+    service = manifests.find(base_objects, "Service")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    labels = deployment_of(base_objects)["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+
+
+# -- the Python renderer -----------------------------------------------------------------------
+
+
+def test_rendered_objects_validate_strictly(rendered: list[dict[str, Any]]) -> None:
+    validate_all(rendered)
+    assert [obj["kind"] for obj in rendered] == [
+        "ServiceAccount",
+        "ConfigMap",
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "PodDisruptionBudget",
+    ]  # apply order: the ConfigMaps exist before the pods need them
+    assert {obj["metadata"]["namespace"] for obj in rendered} == {"prod"}
+
+
+@needs_kubectl
+def test_renderer_equals_kubectl_kustomize_of_the_deploy_overlay(
+    tmp_path: Path,
+    rendered: list[dict[str, Any]],
+) -> None:
+    shutil.copytree(K8S, tmp_path / "base")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "model-reference.json").write_text(REFERENCE, encoding="utf-8")
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": ["../base"],
+                "namespace": "prod",
+                "images": [
+                    {
+                        "name": "registry.gitlab.com/crashed/crashed",
+                        "newName": "registry.example.com/g/crashed",
+                        "newTag": "abc123",
+                    }
+                ],
+                "configMapGenerator": [
+                    {
+                        "name": "crashed-model-reference",
+                        "behavior": "replace",
+                        "files": ["model-reference.json"],
+                    },
+                    {
+                        "name": "crashed-inference-env",
+                        "behavior": "merge",
+                        "literals": ["CRASHED_PLATFORM=gcp", "LAKE_BUCKET=crashed-lake"],
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    assert rendered == kustomize(overlay)
+
+
+@needs_kubectl
+def test_renderer_equals_kubectl_kustomize_of_the_base(base_objects: list[dict[str, Any]]) -> None:
+    placeholder = (K8S / "model-reference.placeholder.json").read_text(encoding="utf-8")
+    assert (
+        render("registry.gitlab.com/crashed/crashed:latest", "crashed", placeholder) == base_objects
+    )
+
+
+def test_a_new_reference_changes_only_the_reference_configmap_and_the_pod_template() -> None:
+    first = render("r/crashed:1", "ns", REFERENCE)
+    second = render("r/crashed:1", "ns", REFERENCE.replace("promoted", "promoted "))
+    changed = [
+        (b["kind"], b["metadata"]["name"]) for a, b in zip(first, second, strict=True) if a != b
+    ]
+    assert [kind for kind, _ in changed] == ["ConfigMap", "Deployment"]
+    reference_map = manifests.find(second, "ConfigMap", changed[0][1])
+    suffix = configmap_hash(reference_map["data"])
+    assert reference_map["metadata"]["name"] == f"crashed-model-reference-{suffix}"
+    volumes = deployment_of(second)["spec"]["template"]["spec"]["volumes"]
+    assert {
+        "name": "model-reference",
+        "configMap": {"name": f"crashed-model-reference-{suffix}"},
+    } in volumes
+    assert render("r/crashed:1", "ns", REFERENCE) == first  # deterministic
+
+
+def test_settings_env_is_merged_into_the_env_configmap(rendered: list[dict[str, Any]]) -> None:
+    env = manifests.find(rendered, "ConfigMap")
+    assert env["metadata"]["name"].startswith("crashed-inference-env-")
+    assert env["data"] == {
+        "CRASHED_PLATFORM": "gcp",
+        "CRASHED_MODEL_NAME": "crashed",
+        "LAKE_BUCKET": "crashed-lake",
+    }
+    container = deployment_of(rendered)["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"configMapRef": {"name": env["metadata"]["name"]}}]
+    assert container["image"] == "registry.example.com/g/crashed:abc123"
+
+
+def test_yaml_output_round_trips(rendered: list[dict[str, Any]]) -> None:
+    text = manifests.to_yaml(rendered)
+    assert list(yaml.safe_load_all(text)) == rendered
+    assert "model-reference.json: |" in text
+
+
+def test_packaged_assets_are_the_k8s_directory() -> None:
+    packaged = manifests.assets()
+    for path in K8S.iterdir():
+        assert (packaged / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_unsupported_kustomize_features_are_refused(tmp_path: Path) -> None:
+    for path in K8S.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    kustomization = yaml.safe_load((tmp_path / "kustomization.yaml").read_text())
+    kustomization["namePrefix"] = "x-"
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    with pytest.raises(ConfigError, match="namePrefix"):
+        manifests.load_base(tmp_path)
+
+
+def test_invalid_namespace_is_refused() -> None:
+    with pytest.raises(InputError, match="namespace"):
+        render("r/crashed:1", "Not_A_Label", REFERENCE)
+
+
+@pytest.mark.parametrize(
+    ("image", "sha", "expected"),
+    [
+        ("registry.gitlab.com/g/crashed", "abc123", "registry.gitlab.com/g/crashed:abc123"),
+        ("localhost:5000/crashed", "abc123", "localhost:5000/crashed:abc123"),
+        ("registry.gitlab.com/g/crashed:v1", "abc123", "registry.gitlab.com/g/crashed:v1"),
+        ("r/crashed@sha256:" + "a" * 64, "abc123", "r/crashed@sha256:" + "a" * 64),
+        ("registry.gitlab.com/g/crashed", None, "registry.gitlab.com/g/crashed"),
+    ],
+)
+def test_image_is_tagged_with_the_commit_only_when_untagged(
+    image: str,
+    sha: str | None,
+    expected: str,
+) -> None:
+    assert image_for_commit(image, sha) == expected
+
+
+@pytest.mark.parametrize("image", ["", "a b", "r/crashed:", "r/crashed@"])
+def test_invalid_images_are_refused(image: str) -> None:
+    with pytest.raises(InputError):
+        ImageRef.parse(image)
