@@ -617,6 +617,7 @@ def _add_manifest(
     summary["metrics"] = dict(manifest.get("metrics") or {})
     summary["gate"] = manifest.get("gate")
     summary["proposal"] = manifest.get("proposal")
+    summary["decision"] = manifest.get("decision")
 
 
 def _default_reader() -> ManifestReader:
