@@ -135,9 +135,13 @@ def test_same_parameter_twice_and_at_signs_in_literals(warehouse: DuckDBWarehous
 
 
 def test_to_duckdb_sql() -> None:
-    assert to_duckdb_sql("WHERE d >= @start AND d < @end_") == "WHERE d >= $start AND d < $end_"
-    assert to_duckdb_sql("SELECT 'a@b.c'") == "SELECT 'a@b.c'"
-    assert to_duckdb_sql("SELECT @@x") == "SELECT @@x"
+    assert to_duckdb_sql("WHERE d >= @start AND d < @end_")[0] == "WHERE d >= $start AND d < $end_"
+    assert to_duckdb_sql("SELECT 'a@b.c'")[0] == "SELECT 'a@b.c'"
+    assert to_duckdb_sql("SELECT @@x")[0] == "SELECT @@x"
+    assert to_duckdb_sql("WHERE n = @n", {"n": 2**40}) == (
+        "WHERE n = CAST($n AS BIGINT)",
+        {"n": 2**40},
+    )
 
 
 def test_missing_parameter_is_a_service_error(warehouse: DuckDBWarehouse) -> None:

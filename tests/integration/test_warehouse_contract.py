@@ -6,10 +6,9 @@ into ``LocalLake(bigquery_lake_root)``), using the SQL the pipeline actually sen
 (``extract.WINDOW_SQL``/``COUNT_SQL`` and ``data_ops.describe_table``). A few tests also load the
 same data into both and compare the results directly.
 
-Result dtypes are not part of the contract (DuckDB returns ``int64``/``bool`` for columns without
-nulls and ``float64`` for ``SUM``; BigQuery always returns ``Int64``/``boolean``), so frames are
-compared after :func:`comparable`. Known DuckDB divergences are strict ``xfail`` tests (see
-:func:`duckdb_gap`), so fixing one turns its test into a failure that asks for the mark's removal.
+Both adapters load through ``crashed.adapters.tabular`` (same Arrow types, same parameter
+validation, same result dtypes); frames are still compared after :func:`comparable` so a
+harmless dtype difference never hides a value difference.
 """
 
 from __future__ import annotations
@@ -109,12 +108,6 @@ def crashes(synthetic_crashes: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def duckdb_gap(request: pytest.FixtureRequest, warehouse: Warehouse, reason: str) -> None:
-    """Mark this test as a known (strict) DuckDB divergence from BigQuery."""
-    if isinstance(warehouse, DuckDBWarehouse):
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
 
 
 def expected_type(column: pd.Series) -> str:
@@ -311,13 +304,8 @@ MIXED_OBJECT_COLUMNS = {
 
 @pytest.mark.parametrize("bad", list(MIXED_OBJECT_COLUMNS), ids=str)
 def test_mixed_type_object_column_is_rejected(
-    request: pytest.FixtureRequest, warehouse: Warehouse, crashes: pd.DataFrame, bad: str
+    warehouse: Warehouse, crashes: pd.DataFrame, bad: str
 ) -> None:
-    duckdb_gap(
-        request,
-        warehouse,
-        "DuckDB stringifies mixed-type object columns into VARCHAR and replaces the table",
-    )
     warehouse.load_frame(SOURCE_TABLE, crashes)
 
     with pytest.raises(InputError, match="cannot load table"):
@@ -427,25 +415,22 @@ def test_a_quote_in_a_string_parameter_is_data(warehouse: Warehouse, crashes: pd
 
 
 def test_at_sign_inside_a_string_literal_is_not_a_parameter(
-    request: pytest.FixtureRequest, warehouse: Warehouse
+    warehouse: Warehouse
 ) -> None:
-    duckdb_gap(request, warehouse, "to_duckdb_sql rewrites @name inside string literals")
 
     result = warehouse.query("SELECT 'mail me @home' AS s, 'a@b.c' AS t")
 
     assert result.iloc[0].tolist() == ["mail me @home", "a@b.c"]
 
 
-def test_int_parameters_are_64_bit(request: pytest.FixtureRequest, warehouse: Warehouse) -> None:
-    duckdb_gap(request, warehouse, "DuckDB binds a small Python int as INTEGER (32-bit)")
+def test_int_parameters_are_64_bit(warehouse: Warehouse) -> None:
 
     result = warehouse.query("SELECT @i + 1 AS i", {"i": 2**31 - 1})
 
     assert int(result["i"].iloc[0]) == 2**31
 
 
-def test_numpy_scalar_parameters_bind(request: pytest.FixtureRequest, warehouse: Warehouse) -> None:
-    duckdb_gap(request, warehouse, "DuckDB cannot bind numpy scalars (ServiceError)")
+def test_numpy_scalar_parameters_bind(warehouse: Warehouse) -> None:
 
     result = warehouse.query("SELECT @i AS i, @b AS b", {"i": np.int64(5), "b": np.bool_(True)})
 
@@ -454,9 +439,8 @@ def test_numpy_scalar_parameters_bind(request: pytest.FixtureRequest, warehouse:
 
 @pytest.mark.parametrize("value", [object(), None, [1, 2]], ids=["object", "none", "list"])
 def test_unsupported_parameter_values_are_input_errors(
-    request: pytest.FixtureRequest, warehouse: Warehouse, value: object
+    warehouse: Warehouse, value: object
 ) -> None:
-    duckdb_gap(request, warehouse, "DuckDB binds None/lists and fails others as ServiceError")
 
     with pytest.raises(InputError, match="@x"):
         warehouse.query("SELECT @x AS x", {"x": value})

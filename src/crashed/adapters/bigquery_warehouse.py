@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import numbers
 import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import google.auth.exceptions
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,6 +45,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
 
+from crashed.adapters.tabular import arrow_to_frame, frame_to_arrow, param_value
 from crashed.errors import ConfigError, CrashedError, InputError, NotFoundError, ServiceError
 from crashed.ports import Lake, QueryParams
 
@@ -92,23 +91,19 @@ def _network_reason(error: BaseException) -> str:
 
 def query_parameter(name: str, value: object) -> bigquery.ScalarQueryParameter:
     """A typed BigQuery parameter for ``@name`` from a Python value (bool is checked before int)."""
-    if isinstance(value, bool | np.bool_):
-        return bigquery.ScalarQueryParameter(name, "BOOL", bool(value))
-    if isinstance(value, numbers.Integral):
-        return bigquery.ScalarQueryParameter(name, "INT64", int(value))
-    if isinstance(value, numbers.Real):
-        return bigquery.ScalarQueryParameter(name, "FLOAT64", float(value))
+    value = param_value(name, value)
+    if isinstance(value, bool):
+        return bigquery.ScalarQueryParameter(name, "BOOL", value)
+    if isinstance(value, int):
+        return bigquery.ScalarQueryParameter(name, "INT64", value)
+    if isinstance(value, float):
+        return bigquery.ScalarQueryParameter(name, "FLOAT64", value)
     if isinstance(value, str):
         return bigquery.ScalarQueryParameter(name, "STRING", value)
     if isinstance(value, dt.datetime):  # before date: datetime is a date subclass
         kind = "TIMESTAMP" if value.tzinfo is not None else "DATETIME"
         return bigquery.ScalarQueryParameter(name, kind, value)
-    if isinstance(value, dt.date):
-        return bigquery.ScalarQueryParameter(name, "DATE", value)
-    raise InputError(
-        f"query parameter @{name}: unsupported value {value!r} ({type(value).__name__}); "
-        "use str, int, float, bool, date or datetime"
-    )
+    return bigquery.ScalarQueryParameter(name, "DATE", value)
 
 
 def _bigquery_type(field: pa.Field) -> str:
@@ -129,36 +124,12 @@ def _bigquery_type(field: pa.Field) -> str:
 
 
 def frame_to_parquet(frame: pd.DataFrame, table: str) -> tuple[bytes, list[bigquery.SchemaField]]:
-    """The frame as Parquet bytes plus its BigQuery schema; ``InputError`` if not convertible.
-
-    All-null object columns are loaded as STRING.
-    """
-    if frame.columns.duplicated().any():
-        raise InputError(f"cannot load table {table}: duplicate column names")
-    try:
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError) as error:
-        reason = "; ".join(str(arg) for arg in error.args) or type(error).__name__
-        raise InputError(f"cannot load table {table}: {reason}") from None
-    for index, field in enumerate(arrow.schema):
-        # pandas categoricals (dictionary) and all-null object columns (null) become STRING
-        if pa.types.is_dictionary(field.type) or pa.types.is_null(field.type):
-            arrow = arrow.set_column(index, field.name, arrow.column(index).cast(pa.string()))
+    """The frame as Parquet bytes plus its BigQuery schema; ``InputError`` if not convertible."""
+    arrow = frame_to_arrow(frame, table)
     schema = [bigquery.SchemaField(f.name, _bigquery_type(f)) for f in arrow.schema]
     buffer = io.BytesIO()
     pq.write_table(arrow, buffer, coerce_timestamps="us", allow_truncated_timestamps=True)
     return buffer.getvalue(), schema
-
-
-def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
-    """Query results as a DataFrame: nullable ``boolean``/``Int64``, DATE as ``datetime64[us]``."""
-    for index, field in enumerate(table.schema):
-        if pa.types.is_date(field.type):
-            table = table.set_column(
-                index, field.name, table.column(index).cast(pa.timestamp("us"))
-            )
-    nullable = {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}
-    return table.to_pandas(types_mapper=nullable.get)
 
 
 class BigQueryWarehouse:

@@ -13,14 +13,19 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 
+from crashed.adapters.tabular import arrow_to_frame, frame_to_arrow, param_value
 from crashed.errors import InputError, NotFoundError, ServiceError
 from crashed.ports import Lake, QueryParams
 
-_PARAM = re.compile(r"(?<![\w@$])@([A-Za-z_]\w*)")
+# Quoted strings, quoted identifiers and comments are kept as they are; only bare @name changes.
+_PARAM = re.compile(
+    r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)|(?<![\w@$])@([A-Za-z_]\w*)"""
+)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TYPES = {
     "VARCHAR": "STRING",
@@ -33,7 +38,7 @@ _TYPES = {
     "FLOAT": "FLOAT64",
     "BOOLEAN": "BOOLEAN",
     "DATE": "DATE",
-    "TIMESTAMP": "TIMESTAMP",
+    "TIMESTAMP": "DATETIME",
     "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
 }
 
@@ -45,9 +50,23 @@ def table_name(table: str) -> str:
     return table
 
 
-def to_duckdb_sql(sql: str) -> str:
-    """Rewrite ``@name`` parameters to DuckDB's ``$name``."""
-    return _PARAM.sub(r"$\1", sql)
+def to_duckdb_sql(sql: str, params: QueryParams | None = None) -> tuple[str, dict[str, Any]]:
+    """Rewrite ``@name`` to DuckDB's ``$name`` (ints bound as BIGINT, floats as DOUBLE, like
+    BigQuery's INT64/FLOAT64) and return the validated parameter values."""
+    values = {name: param_value(name, value) for name, value in (params or {}).items()}
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1):
+            return match.group(1)
+        name = match.group(2)
+        value = values.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"CAST(${name} AS BIGINT)"
+        if isinstance(value, float):
+            return f"CAST(${name} AS DOUBLE)"
+        return f"${name}"
+
+    return _PARAM.sub(replace, sql), values
 
 
 class DuckDBWarehouse:
@@ -73,7 +92,7 @@ class DuckDBWarehouse:
         name = table_name(table)
         with self._connect() as con:
             try:
-                con.register("incoming_frame", frame)
+                con.register("incoming_frame", frame_to_arrow(frame, name))
                 con.execute("BEGIN TRANSACTION")
                 con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming_frame')
                 con.execute("COMMIT")
@@ -88,8 +107,9 @@ class DuckDBWarehouse:
 
     def query(self, sql: str, params: QueryParams | None = None) -> pd.DataFrame:
         with self._connect() as con:
+            sql, values = to_duckdb_sql(sql, params)
             try:
-                return con.execute(to_duckdb_sql(sql), dict(params or {})).df()
+                return arrow_to_frame(con.sql(sql, params=values).to_arrow_table())
             except duckdb.CatalogException as error:
                 raise NotFoundError(f"warehouse query failed: {_first_line(error)}") from None
             except duckdb.Error as error:
@@ -97,11 +117,10 @@ class DuckDBWarehouse:
 
     def select_into(self, table: str, sql: str, params: QueryParams | None = None) -> int:
         name = table_name(table)
+        sql, values = to_duckdb_sql(sql, params)
         with self._connect() as con:
             try:
-                con.execute(
-                    f'CREATE OR REPLACE TABLE "{name}" AS {to_duckdb_sql(sql)}', dict(params or {})
-                )
+                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {sql}', values)
                 row = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
             except duckdb.CatalogException as error:
                 raise NotFoundError(f"cannot create {name}: {_first_line(error)}") from None

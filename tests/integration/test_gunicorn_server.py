@@ -1,0 +1,245 @@
+"""``crashed inference start-prod`` as a real gunicorn server on a free loopback port.
+
+Readiness, predictions, a bounded concurrent load mixing valid and invalid requests (no 5xx, no
+worker lost), metrics aggregated across workers, and a SIGHUP reload to a new model reference
+with no failed request.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from tests.servers.procs import Server, free_port, start_server
+
+if TYPE_CHECKING:
+    from tests.serving_fixtures import Served, TrainedModel
+
+pytest_plugins = ["tests.serving_fixtures"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc"),
+]
+WORKERS = 2
+NIGHT = "/predict?day_of_week=Saturday&accident_time=02:00&light_condition=Dark+Street+lights+on"
+
+
+def worker_pids(master: int) -> set[int]:
+    """PIDs of the processes whose parent is ``master`` (the gunicorn workers)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+            pids.add(int(entry.name))
+    return pids
+
+
+def start_prod(served: Served, log: Path) -> Server:
+    """Start ``crashed inference start-prod`` and wait until every worker is ready."""
+    port = free_port()
+    env = served.env() | {"WEB_CONCURRENCY": str(WORKERS), "GUNICORN_THREADS": "4"}
+    server = start_server(
+        [sys.executable, "-m", "crashed", "inference", "start-prod", "--bind", f"127.0.0.1:{port}"],
+        port=port,
+        log=log,
+        env=env,
+        timeout=60,
+        cwd=served.home,
+    )
+    try:
+        wait_all_ready(server, expect_run=served.reference.model.run_id)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def wait_all_ready(server: Server, expect_run: str, timeout: float = 90.0) -> set[int]:
+    """Until every current worker has answered /readyz 200 with run ``expect_run``."""
+    deadline = time.monotonic() + timeout
+    ready: set[int] = set()
+    while time.monotonic() < deadline:
+        workers = worker_pids(server.pid)
+        try:
+            body = requests.get(f"{server.url}/readyz", timeout=10).json()
+        except requests.RequestException:
+            body = {}
+        if body.get("ready") and body["model"]["run_id"] == expect_run:
+            ready.add(body["pid"])
+        if len(workers) == WORKERS and workers <= ready:
+            return workers
+        time.sleep(0.02)
+    raise AssertionError(
+        f"workers {worker_pids(server.pid)} not all ready with {expect_run} in {timeout}s\n"
+        + server.log.read_text(errors="replace")[-3000:]
+    )
+
+
+def predict_counts(url: str) -> dict[tuple[str, str], float]:
+    """``crashed_http_requests_total`` for /predict by (method, status), summed over workers."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    counts: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "crashed_http_requests_total"
+                and sample.labels["route"] == "/predict"
+            ):
+                key = (sample.labels["method"], sample.labels["status"])
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return counts
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    small_model: TrainedModel,
+    serve_model: Callable[..., Served],
+) -> Iterator[Server]:
+    served = serve_model(tmp_path_factory.mktemp("gunicorn") / "home", small_model, "run-a")
+    server = start_prod(served, served.home / "server.log")
+    yield server
+    server.stop()
+
+
+def test_ready_and_predicts(server: Server) -> None:
+    ready = requests.get(f"{server.url}/readyz", timeout=10)
+    assert ready.status_code == 200 and ready.json()["model"]["run_id"] == "run-a"
+    body = requests.get(f"{server.url}{NIGHT}", timeout=10).json()
+    assert 0 <= body["probability"] <= 1 and body["model"]["run_id"] == "run-a"
+    batch = requests.post(
+        f"{server.url}/predict", json={"instances": [{}, {"males": 2}]}, timeout=10
+    )
+    assert batch.status_code == 200 and len(batch.json()["predictions"]) == 2
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    assert "crashed_http_requests_total" in requests.get(f"{server.url}/metrics", timeout=10).text
+    assert requests.get(f"{server.url}/openapi.json", timeout=10).json()["openapi"]
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    expected: int
+    body: Any = None
+    raw: bytes | None = None
+
+
+MIX = [
+    Call("GET", NIGHT, 200),
+    Call("GET", "/predict?accident_type=Collision+with+a+fixed+object&males=2", 200),
+    Call("GET", "/predict", 200),
+    Call("POST", "/predict", 200, body={"instances": [{}, {"day_of_week": "Monday"}] * 20}),
+    Call("GET", "/predict?day_of_week=Caturday", 400),
+    Call("GET", "/predict?males=two", 400),
+    Call("GET", "/predict?males=1&males=2", 400),
+    Call("GET", "/predict?colour=red", 400),
+    Call("POST", "/predict", 400, raw=b"{not json"),
+    Call("POST", "/predict", 400, body={"instances": [1, 2]}),
+    Call("POST", "/predict", 413, body={"instances": [{}] * 1001}),
+    Call("GET", "/predict?males=1&pad=" + "x" * 5000, 413),
+    Call("PUT", "/predict", 405),
+    Call("GET", "/nowhere", 404),
+    Call("GET", "/healthz", 200),
+]
+
+
+def test_mixed_concurrent_load_no_5xx_and_no_worker_lost(server: Server) -> None:
+    total, clients, budget_s = 900, 8, 120.0
+    before = worker_pids(server.pid)
+    assert len(before) == WORKERS
+    counts_before = predict_counts(server.url)
+    deadline = time.monotonic() + budget_s
+    local = threading.local()
+
+    def send(index: int) -> tuple[Call, int | str]:
+        call = MIX[index % len(MIX)]
+        if time.monotonic() > deadline:
+            return call, "skipped (time budget)"
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        try:
+            response = session.request(
+                call.method, server.url + call.path, json=call.body, data=call.raw, timeout=30
+            )
+        except requests.RequestException as error:
+            return call, f"{type(error).__name__}: {error}"
+        return call, response.status_code
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(send, range(total)))
+    problems = [(c.method, c.path[:60], got) for c, got in results if got != c.expected]
+    assert not problems, problems[:10]
+    assert worker_pids(server.pid) == before, "a worker died or was replaced under load"
+    counts_after = predict_counts(server.url)
+    sent = Counter((c.method, str(c.expected)) for c, _ in results if c.path.startswith("/predict"))
+    for key, number in sent.items():
+        assert counts_after.get(key, 0) - counts_before.get(key, 0) == number, key
+
+
+def test_sighup_reloads_the_new_model_without_failures(
+    tmp_path: Path,
+    small_model: TrainedModel,
+    small_model_b: TrainedModel,
+    serve_model: Callable[..., Served],
+) -> None:
+    served = serve_model(tmp_path / "home", small_model, "run-a")
+    run_b = served.publish(small_model_b, "run-b")
+    server = start_prod(served, tmp_path / "server.log")
+    try:
+        old_workers = worker_pids(server.pid)
+        seen: Counter[str] = Counter()
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            session = requests.Session()
+            while not stop.is_set():
+                try:
+                    response = session.get(server.url + NIGHT, timeout=30)
+                except requests.RequestException as error:
+                    failures.append(f"{type(error).__name__}: {error}")
+                    continue
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code}: {response.text[:200]}")
+                else:
+                    seen[response.json()["model"]["run_id"]] += 1
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        served.set_reference(run_b)
+        os.kill(server.pid, signal.SIGHUP)
+        new_workers = wait_all_ready(server, expect_run="run-b")
+        time.sleep(1.0)  # keep the load on the new workers for a moment
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not failures, failures[:5]
+        assert seen["run-a"] > 0 and seen["run-b"] > 0, seen
+        assert not new_workers & old_workers, "the old workers should have been replaced"
+        assert set(seen) == {"run-a", "run-b"}
+        last = requests.get(server.url + NIGHT, timeout=10).json()
+        assert last["model"]["run_id"] == "run-b"
+        assert last["model"]["sha256"] == run_b.artifacts.model.sha256
+    finally:
+        server.stop()
