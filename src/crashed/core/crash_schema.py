@@ -160,7 +160,7 @@ def _bad_rows(mask: pd.Series, values: pd.Series) -> str:
 
 
 def _parse_dates(values: pd.Series, source: str) -> pd.Series:
-    text = values.str.strip()
+    text = values.astype("string").str.strip()
     if text.isna().any():
         raise InputError(
             f"{source}: column {DATE} is empty on {_bad_rows(text.isna(), values.fillna(''))}"
@@ -229,7 +229,7 @@ def _parse_times(values: pd.Series, source: str) -> pd.Series:
 
 
 def _parse_counts(values: pd.Series, column: str, source: str) -> pd.Series:
-    text = values.str.strip()
+    text = values.astype("string").str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
     bad = text.notna() & (numbers.isna() | (numbers < 0) | (numbers % 1 != 0))
     if bad.any():

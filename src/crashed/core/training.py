@@ -1,7 +1,7 @@
 """Fit the XGBoost classifier.
 
 - the number of boosting rounds is chosen by early stopping on a chronological holdout (the
-  latest 20 % of the window) when that holdout holds enough positives (≥ 300); otherwise by
+  latest 20 % of the window) when that holdout holds enough positives (≥ 150); otherwise by
   stratified k-fold cross-validation on the whole window (a holdout of a 3 % class with a few
   dozen positives made the chosen round count, and so validation ROC-AUC, swing by ±0.01 on
   the real 2018 data; CV costs k fits, which large windows don't need);
@@ -39,7 +39,7 @@ class TrainParams:
     max_rounds: int = 1500
     early_stopping_rounds: int = 100
     cv_folds: int = 5
-    holdout_min_positives: int = 300
+    holdout_min_positives: int = 150
     """Holdout early stopping needs this many positives; below it, rounds come from CV."""
     min_child_weight: float = 5.0
     subsample: float = 0.8
