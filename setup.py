@@ -38,6 +38,7 @@ setup(
         "python-gitlab>=4.10",
         "flask>=3.0",
         "gunicorn>=22",
+        "prometheus-client>=0.20",
         "requests>=2.31",
         "PyYAML>=6",
         "tenacity>=8.2",

@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.integration.bigquery_fixtures",
     "tests.integration.kfp_fixtures",
     "tests.integration.k8s_fixtures",
+    "tests.serving_fixtures",
 ]
 
 

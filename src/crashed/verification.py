@@ -26,12 +26,14 @@ class ArtifactCheck:
 def check_bytes(name: str, artifact: Artifact, data: bytes) -> ArtifactCheck:
     """Compare ``data`` with the artifact's recorded size and sha256."""
     if len(data) != artifact.bytes:
-        return ArtifactCheck(name, artifact.uri, False,
-                             f"size {len(data)} bytes, expected {artifact.bytes}")
+        return ArtifactCheck(
+            name, artifact.uri, False, f"size {len(data)} bytes, expected {artifact.bytes}"
+        )
     digest = hashlib.sha256(data).hexdigest()
     if digest != artifact.sha256:
-        return ArtifactCheck(name, artifact.uri, False,
-                             f"sha256 {digest[:12]}…, expected {artifact.sha256[:12]}…")
+        return ArtifactCheck(
+            name, artifact.uri, False, f"sha256 {digest[:12]}…, expected {artifact.sha256[:12]}…"
+        )
     return ArtifactCheck(name, artifact.uri, True)
 
 

@@ -48,8 +48,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     (repo / REF).write_text(render_reference(empty_reference()))
     git(repo, "add", REF)
     git(repo, "commit", "-q", "-m", "initial")
-    for name in ("CRASHED_PLATFORM", "CRASHED_GIT_HOST", "CRASHED_LAKE", "LAKE_PATH",
-                 "LAKE_BUCKET", "CRASHED_MODEL_REFERENCE", "GITLAB_TARGET_BRANCH"):
+    for name in (
+        "CRASHED_PLATFORM",
+        "CRASHED_GIT_HOST",
+        "CRASHED_LAKE",
+        "LAKE_PATH",
+        "LAKE_BUCKET",
+        "CRASHED_MODEL_REFERENCE",
+        "GITLAB_TARGET_BRANCH",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CRASHED_HOME", str(home))
     monkeypatch.setenv("CRASHED_REPO", str(repo))
@@ -79,12 +86,23 @@ def publish(lake: LocalLake, run_id: str = RUN) -> PromotedReference:
         model=ModelInfo(name="crashed", run_id=run_id, created_at="2024-01-01T00:00:00+00:00"),
         artifacts=Artifacts(**artifacts),
         metrics=Metrics(
-            roc_auc=0.87, pr_auc=0.21, log_loss=0.12, brier=0.03, precision=0.3, recall=0.4,
-            threshold=0.15, validation_rows=1000, validation_positives=30,
+            roc_auc=0.87,
+            pr_auc=0.21,
+            log_loss=0.12,
+            brier=0.03,
+            precision=0.3,
+            recall=0.4,
+            threshold=0.15,
+            validation_rows=1000,
+            validation_positives=30,
         ),
         lineage=Lineage(
-            pipeline="crashed_pipeline", pipeline_version="abc123", run_id=run_id,
-            image="registry.example/crashed:1", git_commit="deadbeef", platform="local",
+            pipeline="crashed_pipeline",
+            pipeline_version="abc123",
+            run_id=run_id,
+            image="registry.example/crashed:1",
+            git_commit="deadbeef",
+            platform="local",
             train_window=Window(start="2018-01-01", end="2018-09-30", **window),
             validation_window=Window(start="2018-10-01", end="2018-12-31", **window),
         ),
@@ -134,8 +152,13 @@ def test_propose_review_approve_verify_and_tamper(env: dict[str, Path]) -> None:
 
     shown = run("models", "show", "--reference", str(repo / REF))
     assert shown.exit_code == 0, shown.output
-    for text in (RUN, "roc_auc 0.8700", reference.artifacts.model.sha256[:12],
-                 "2018-10-01 .. 2018-12-31", "crashed_pipeline"):
+    for text in (
+        RUN,
+        "roc_auc 0.8700",
+        reference.artifacts.model.sha256[:12],
+        "2018-10-01 .. 2018-12-31",
+        "crashed_pipeline",
+    ):
         assert text in shown.output
     as_json = json.loads(run("models", "show", "--reference", str(repo / REF), "--json").stdout)
     assert as_json["model"]["run_id"] == RUN
@@ -167,8 +190,14 @@ def test_reject_leaves_main_alone(env: dict[str, Path]) -> None:
     before = (repo / REF).read_text()
     reference = publish(LocalLake(env["home"] / "lake"))
     host = LocalGitHost.from_settings(load_settings())
-    host.propose(Proposal("crashed/model-update", "Model update", "report",
-                          [FileChange(REF, render_reference(reference))]))
+    host.propose(
+        Proposal(
+            "crashed/model-update",
+            "Model update",
+            "report",
+            [FileChange(REF, render_reference(reference))],
+        )
+    )
 
     rejected = run("models", "reject", "1")
 
@@ -186,8 +215,12 @@ def test_approve_refuses_local_edits(env: dict[str, Path]) -> None:
     repo = env["repo"]
     reference = publish(LocalLake(env["home"] / "lake"))
     LocalGitHost.from_settings(load_settings()).propose(
-        Proposal("crashed/model-update", "Model update", "report",
-                 [FileChange(REF, render_reference(reference))])
+        Proposal(
+            "crashed/model-update",
+            "Model update",
+            "report",
+            [FileChange(REF, render_reference(reference))],
+        )
     )
     (repo / REF).write_text("{}\n")
 
@@ -271,7 +304,9 @@ def test_runs_as_a_module(env: dict[str, Path]) -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "crashed", "models", "proposals", "--json"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []

@@ -20,17 +20,30 @@ from crashed.core.reference import PromotedReference, parse_reference
 from crashed.core.synth import generate_crashes, write_csv
 
 REPO = Path(__file__).resolve().parents[2]
-WINDOWS = {"train_start": "2018-01-01", "train_end": "2018-09-30",
-           "validation_start": "2018-10-01", "validation_end": "2018-12-31"}
+WINDOWS = {
+    "train_start": "2018-01-01",
+    "train_end": "2018-09-30",
+    "validation_start": "2018-10-01",
+    "validation_end": "2018-12-31",
+}
 
 
-def crashed(*args: str, env: dict[str, str], cwd: Path, check: bool = True
-            ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "crashed", *args], env=env, cwd=cwd,
-                            text=True, capture_output=True, timeout=600)
+def crashed(
+    *args: str, env: dict[str, str], cwd: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "crashed", *args],
+        env=env,
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"crashed {' '.join(args)} exited {result.returncode}:\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"crashed {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -45,10 +58,17 @@ def scratch_repo(path: Path) -> Path:
 
 
 def base_env(home: Path, repo: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CRASHED_", "GITLAB_", "GATE_", "TRAIN_", "LAKE_"))}
-    return {**env, "CRASHED_HOME": str(home), "CRASHED_REPO": str(repo),
-            "PYTHONPATH": str(REPO / "src")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CRASHED_", "GITLAB_", "GATE_", "TRAIN_", "LAKE_"))
+    }
+    return {
+        **env,
+        "CRASHED_HOME": str(home),
+        "CRASHED_REPO": str(repo),
+        "PYTHONPATH": str(REPO / "src"),
+    }
 
 
 def params(values: dict[str, str]) -> list[str]:
@@ -62,12 +82,21 @@ def test_run_local_on_real_2018_data_meets_targets(tmp_path: Path, real_crashes_
     env = base_env(home, repo)
     crashed("data", "load", "--csv", str(real_crashes_csv), env=env, cwd=tmp_path)
     summary_file = tmp_path / "summary.json"
-    crashed("pipelines", "crashed_pipeline", "run-local", "--summary", str(summary_file),
-            *params(WINDOWS), env=env, cwd=tmp_path)
+    crashed(
+        "pipelines",
+        "crashed_pipeline",
+        "run-local",
+        "--summary",
+        str(summary_file),
+        *params(WINDOWS),
+        env=env,
+        cwd=tmp_path,
+    )
     summary = json.loads(summary_file.read_text())
     assert summary["status"] == "succeeded"
     assert {n: s["status"] for n, s in summary["steps"].items()} == dict.fromkeys(
-        ("extract", "validate", "analyse", "train", "evaluate", "publish"), "succeeded")
+        ("extract", "validate", "analyse", "train", "evaluate", "publish"), "succeeded"
+    )
     assert all(s["seconds"] > 0 for s in summary["steps"].values())
     lake = LocalLake(home / "lake")
     names = {a["name"] for a in summary["artifacts"]}
@@ -84,8 +113,9 @@ def test_run_local_on_real_2018_data_meets_targets(tmp_path: Path, real_crashes_
 @pytest.fixture(scope="module")
 def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "crashes.csv"
-    write_csv(generate_crashes(12_000, seed=5, start=date(2018, 1, 1), end=date(2018, 12, 31)),
-              path)
+    write_csv(
+        generate_crashes(12_000, seed=5, start=date(2018, 1, 1), end=date(2018, 12, 31)), path
+    )
     return path
 
 
@@ -96,9 +126,17 @@ def test_missing_columns_fail_validate_naming_them(tmp_path: Path) -> None:
     frame = frame.drop(columns=["alcohol_related", "speed_zone", "males"])
     frame["accident_date"] = pd.to_datetime(frame["accident_date"]).dt.date
     DuckDBWarehouse(home / "warehouse.duckdb", LocalLake(home / "lake")).load_frame(
-        "crashes_raw", frame)
-    result = crashed("pipelines", "crashed_pipeline", "run-local", *params(WINDOWS),
-                     env=base_env(home, repo), cwd=tmp_path, check=False)
+        "crashes_raw", frame
+    )
+    result = crashed(
+        "pipelines",
+        "crashed_pipeline",
+        "run-local",
+        *params(WINDOWS),
+        env=base_env(home, repo),
+        cwd=tmp_path,
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "validate" in output and "failed" in output
@@ -113,16 +151,31 @@ def test_gate_failure_proposes_nothing_unless_forced(tmp_path: Path, synthetic_c
     env = {**base_env(home, repo), "GATE_MIN_ROC_AUC": "0.99"}
     crashed("data", "load", "--csv", str(synthetic_csv), env=env, cwd=tmp_path)
     summary_file = tmp_path / "summary.json"
-    result = crashed("pipelines", "crashed_pipeline", "run-local", "--summary",
-                     str(summary_file), *params(WINDOWS), env=env, cwd=tmp_path)
+    result = crashed(
+        "pipelines",
+        "crashed_pipeline",
+        "run-local",
+        "--summary",
+        str(summary_file),
+        *params(WINDOWS),
+        env=env,
+        cwd=tmp_path,
+    )
     summary = json.loads(summary_file.read_text())
     assert summary["gate"]["passed"] is False
     assert summary["proposal"] is None
     assert "no proposal" in result.stdout and "ROC-AUC floor" in result.stdout
     assert not (home / "proposals").exists() or not list((home / "proposals").glob("*.json"))
-    forced = crashed("pipelines", "crashed_pipeline", "run-local", "--summary",
-                     str(summary_file), *params({**WINDOWS, "force_promotion": "true"}),
-                     env=env, cwd=tmp_path)
+    forced = crashed(
+        "pipelines",
+        "crashed_pipeline",
+        "run-local",
+        "--summary",
+        str(summary_file),
+        *params({**WINDOWS, "force_promotion": "true"}),
+        env=env,
+        cwd=tmp_path,
+    )
     summary = json.loads(summary_file.read_text())
     assert summary["proposal"]["action"] == "created", forced.stdout
     record = json.loads((home / "proposals" / f"{summary['proposal']['id']}.json").read_text())
@@ -130,27 +183,43 @@ def test_gate_failure_proposes_nothing_unless_forced(tmp_path: Path, synthetic_c
     assert "forced" in record["description"]
 
 
-def test_local_flow_propose_approve_verify_and_tamper(tmp_path: Path, synthetic_csv: Path
-                                                      ) -> None:
+def test_local_flow_propose_approve_verify_and_tamper(tmp_path: Path, synthetic_csv: Path) -> None:
     repo = scratch_repo(tmp_path / "repo")
     home = tmp_path / "home"
     env = base_env(home, repo)
     crashed("data", "load", "--csv", str(synthetic_csv), env=env, cwd=tmp_path)
     summary_file = tmp_path / "summary.json"
-    crashed("pipelines", "crashed_pipeline", "run-local", "--summary", str(summary_file),
-            *params(WINDOWS), env=env, cwd=tmp_path)
+    crashed(
+        "pipelines",
+        "crashed_pipeline",
+        "run-local",
+        "--summary",
+        str(summary_file),
+        *params(WINDOWS),
+        env=env,
+        cwd=tmp_path,
+    )
     proposal = json.loads(summary_file.read_text())["proposal"]
     review = crashed("models", "review", str(proposal["id"]), env=env, cwd=repo)
     assert "| ROC-AUC |" in review.stdout and "Gate rules" in review.stdout
     crashed("models", "approve", str(proposal["id"]), env=env, cwd=repo)
     reference = parse_reference((repo / "model-reference.json").read_text())
     assert isinstance(reference, PromotedReference)
-    verify = crashed("models", "verify", "--reference", str(repo / "model-reference.json"),
-                     env=env, cwd=repo)
+    verify = crashed(
+        "models", "verify", "--reference", str(repo / "model-reference.json"), env=env, cwd=repo
+    )
     assert verify.returncode == 0
     # A second identical run: the model bytes equal production's, so nothing is proposed.
-    crashed("pipelines", "crashed_pipeline", "run-local", "--summary", str(summary_file),
-            *params(WINDOWS), env=env, cwd=tmp_path)
+    crashed(
+        "pipelines",
+        "crashed_pipeline",
+        "run-local",
+        "--summary",
+        str(summary_file),
+        *params(WINDOWS),
+        env=env,
+        cwd=tmp_path,
+    )
     again = json.loads(summary_file.read_text())
     assert again["proposal"] is None
     assert "identical" in (again.get("decision") or "")
@@ -159,8 +228,15 @@ def test_local_flow_propose_approve_verify_and_tamper(tmp_path: Path, synthetic_
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0x01
     model.write_bytes(bytes(data))
-    tampered = crashed("models", "verify", "--reference", str(repo / "model-reference.json"),
-                       env=env, cwd=repo, check=False)
+    tampered = crashed(
+        "models",
+        "verify",
+        "--reference",
+        str(repo / "model-reference.json"),
+        env=env,
+        cwd=repo,
+        check=False,
+    )
     assert tampered.returncode != 0
     assert "model" in tampered.stderr and "sha256" in tampered.stderr
 
@@ -170,14 +246,27 @@ def test_gitlab_flow_one_open_mr_and_no_token_anywhere(
 ) -> None:
     repo = scratch_repo(tmp_path / "repo")
     home = tmp_path / "home"
-    env = {**base_env(home, repo), "CRASHED_GIT_HOST": "gitlab", "GITLAB_URL": gitlab_fake.url,
-           "GITLAB_PROJECT": gitlab_fake.project, "GITLAB_TOKEN": gitlab_fake.token}
+    env = {
+        **base_env(home, repo),
+        "CRASHED_GIT_HOST": "gitlab",
+        "GITLAB_URL": gitlab_fake.url,
+        "GITLAB_PROJECT": gitlab_fake.project,
+        "GITLAB_TOKEN": gitlab_fake.token,
+    }
     crashed("data", "load", "--csv", str(synthetic_csv), env=env, cwd=tmp_path)
     outputs = []
     for _ in range(2):
         summary_file = tmp_path / "summary.json"
-        result = crashed("pipelines", "crashed_pipeline", "run-local", "--summary",
-                         str(summary_file), *params(WINDOWS), env=env, cwd=tmp_path)
+        result = crashed(
+            "pipelines",
+            "crashed_pipeline",
+            "run-local",
+            "--summary",
+            str(summary_file),
+            *params(WINDOWS),
+            env=env,
+            cwd=tmp_path,
+        )
         outputs.append(result.stdout + result.stderr + summary_file.read_text())
         open_mrs = gitlab_fake.open_mrs("model-update/crashed")
         assert len(open_mrs) == 1
@@ -188,9 +277,13 @@ def test_gitlab_flow_one_open_mr_and_no_token_anywhere(
     reference = parse_reference(branch["files"]["model-reference.json"])
     assert isinstance(reference, PromotedReference)
     compiled = tmp_path / "pipeline.yaml"
-    crashed("pipelines", "crashed_pipeline", "compile", "--output", str(compiled), env=env,
-            cwd=tmp_path)
+    crashed(
+        "pipelines", "crashed_pipeline", "compile", "--output", str(compiled), env=env, cwd=tmp_path
+    )
     haystacks = [*outputs, compiled.read_text(), mr["description"]]
-    haystacks += [p.read_text(errors="replace") for p in (home / "lake").rglob("*")
-                  if p.is_file() and p.suffix in (".json", ".md")]
+    haystacks += [
+        p.read_text(errors="replace")
+        for p in (home / "lake").rglob("*")
+        if p.is_file() and p.suffix in (".json", ".md")
+    ]
     assert not [h for h in haystacks if gitlab_fake.token in h]

@@ -27,7 +27,6 @@ from tests.servers.procs import Server, free_port, start_server
 if TYPE_CHECKING:
     from tests.serving_fixtures import Served, TrainedModel
 
-pytest_plugins = ["tests.serving_fixtures"]
 
 pytestmark = [
     pytest.mark.slow,

@@ -26,6 +26,7 @@ NS = "crashed-test"
 IMAGE = "registry.example.com/crashed/crashed:abc123"
 DEPLOYMENT = "crashed-inference"
 
+
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, ["inference", *args], catch_exceptions=False)
 

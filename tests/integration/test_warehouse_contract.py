@@ -414,9 +414,7 @@ def test_a_quote_in_a_string_parameter_is_data(warehouse: Warehouse, crashes: pd
     assert row_count(warehouse, SOURCE_TABLE) == 300
 
 
-def test_at_sign_inside_a_string_literal_is_not_a_parameter(
-    warehouse: Warehouse
-) -> None:
+def test_at_sign_inside_a_string_literal_is_not_a_parameter(warehouse: Warehouse) -> None:
 
     result = warehouse.query("SELECT 'mail me @home' AS s, 'a@b.c' AS t")
 
@@ -438,9 +436,7 @@ def test_numpy_scalar_parameters_bind(warehouse: Warehouse) -> None:
 
 
 @pytest.mark.parametrize("value", [object(), None, [1, 2]], ids=["object", "none", "list"])
-def test_unsupported_parameter_values_are_input_errors(
-    warehouse: Warehouse, value: object
-) -> None:
+def test_unsupported_parameter_values_are_input_errors(warehouse: Warehouse, value: object) -> None:
 
     with pytest.raises(InputError, match="@x"):
         warehouse.query("SELECT @x AS x", {"x": value})

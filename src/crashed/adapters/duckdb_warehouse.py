@@ -23,9 +23,7 @@ from crashed.errors import InputError, NotFoundError, ServiceError
 from crashed.ports import Lake, QueryParams
 
 # Quoted strings, quoted identifiers and comments are kept as they are; only bare @name changes.
-_PARAM = re.compile(
-    r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)|(?<![\w@$])@([A-Za-z_]\w*)"""
-)
+_PARAM = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)|(?<![\w@$])@([A-Za-z_]\w*)""")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TYPES = {
     "VARCHAR": "STRING",

@@ -197,8 +197,14 @@ class LocalGitHost:
                     "(garbage-collected?)"
                 )
         return self._git(
-            "-c", "color.ui=never", "diff", "--no-ext-diff", "--no-color",
-            record.base, record.commit, "--",
+            "-c",
+            "color.ui=never",
+            "diff",
+            "--no-ext-diff",
+            "--no-color",
+            record.base,
+            record.commit,
+            "--",
         ).decode("utf-8", errors="replace")
 
     def approve(self, proposal_id: int | str) -> Approval:
@@ -227,20 +233,25 @@ class LocalGitHost:
                     self._git("merge", "--ff-only", "--quiet", new_tip, cwd=worktree)
                 else:
                     self._git(
-                        "update-ref", "-m", f"crashed: merge proposal #{record.id}",
-                        f"refs/heads/{record.target_branch}", new_tip, tip,
+                        "update-ref",
+                        "-m",
+                        f"crashed: merge proposal #{record.id}",
+                        f"refs/heads/{record.target_branch}",
+                        new_tip,
+                        tip,
                     )
             record.merge_commit = new_tip
             self._set_status(
-                record, "merged",
+                record,
+                "merged",
                 f"merged into {record.target_branch} as {new_tip[:12]}"
                 + (" (re-applied on the moved target)" if rebased else ""),
             )
             deleted = self._delete_branch(record)
-            log.debug("proposal #%s merged into %s (%s)", record.id, record.target_branch,
-                     new_tip[:12])
-            return Approval(record, new_tip, rebased, worktree if new_tip != tip else None,
-                            deleted)
+            log.debug(
+                "proposal #%s merged into %s (%s)", record.id, record.target_branch, new_tip[:12]
+            )
+            return Approval(record, new_tip, rebased, worktree if new_tip != tip else None, deleted)
 
     def reject(self, proposal_id: int | str) -> ProposalRecord:
         """Mark the proposal rejected and delete its bot branch; the target is untouched."""
@@ -309,8 +320,11 @@ class LocalGitHost:
         head = self._resolve(branch_ref)
         tree = self._tree_with(
             tip,
-            {path: _Entry(entry.mode if entry else "100644", oid)
-             for path, oid in wanted.items() for entry in [current[path]]},
+            {
+                path: _Entry(entry.mode if entry else "100644", oid)
+                for path, oid in wanted.items()
+                for entry in [current[path]]
+            },
         )
         reusable = (
             keep is not None
@@ -318,29 +332,47 @@ class LocalGitHost:
             and self._parents(head) == [tip]
             and self._resolve(f"{head}^{{tree}}") == tree
         )
-        commit = head if reusable and head else self._commit(
-            tree, [tip], _commit_message(proposal, number)
+        commit = (
+            head
+            if reusable and head
+            else self._commit(tree, [tip], _commit_message(proposal, number))
         )
         moved = commit != head
         if moved:
-            self._git("update-ref", "-m", f"crashed: proposal #{number}", branch_ref, commit,
-                      head or _ZERO_OID)
+            self._git(
+                "update-ref",
+                "-m",
+                f"crashed: proposal #{number}",
+                branch_ref,
+                commit,
+                head or _ZERO_OID,
+            )
         now = _now()
         labels = [label for label in proposal.labels if label]
         if keep is None:
             record = ProposalRecord(
-                id=number, status="open", branch=proposal.branch, target_branch=target,
-                title=proposal.title, description=proposal.description, commit=commit,
-                base=tip, created_at=now, updated_at=now, files=sorted(wanted), labels=labels,
+                id=number,
+                status="open",
+                branch=proposal.branch,
+                target_branch=target,
+                title=proposal.title,
+                description=proposal.description,
+                commit=commit,
+                base=tip,
+                created_at=now,
+                updated_at=now,
+                files=sorted(wanted),
+                labels=labels,
             )
             action = "created"
         else:
             record = keep
-            same = (
-                not moved
-                and (record.title, record.description, record.target_branch, record.labels)
-                == (proposal.title, proposal.description, target, labels)
-            )
+            same = not moved and (
+                record.title,
+                record.description,
+                record.target_branch,
+                record.labels,
+            ) == (proposal.title, proposal.description, target, labels)
             if same:
                 return self._result("unchanged", record, superseded)
             record.title, record.description = proposal.title, proposal.description
@@ -357,8 +389,14 @@ class LocalGitHost:
                 else:
                     self._git("update-ref", branch_ref, head, commit, check=False)
             raise
-        log.info("proposal #%s %s (%s → %s, commit %s)", number, action, proposal.branch,
-                 target, commit[:12])
+        log.info(
+            "proposal #%s %s (%s → %s, commit %s)",
+            number,
+            action,
+            proposal.branch,
+            target,
+            commit[:12],
+        )
         return self._result(action, record, superseded)
 
     def _result(
@@ -429,8 +467,7 @@ class LocalGitHost:
         message += f"\n\n(re-applied on {record.target_branch} at {tip[:12]})\n"
         return self._commit(tree, [tip], message), True
 
-    def _require_clean(self, worktree: Path, files: Sequence[str], record: ProposalRecord
-                       ) -> None:
+    def _require_clean(self, worktree: Path, files: Sequence[str], record: ProposalRecord) -> None:
         status = self._git(
             "status", "--porcelain=v1", "--untracked-files=all", "--", *files, cwd=worktree
         ).decode("utf-8", errors="replace")
@@ -493,8 +530,9 @@ class LocalGitHost:
 
     def _hash(self, content: str) -> str:
         """Store ``content`` as a blob (exact bytes, no filters) and return its id."""
-        out = self._git("hash-object", "-w", "--no-filters", "--stdin",
-                        stdin=content.encode("utf-8"))
+        out = self._git(
+            "hash-object", "-w", "--no-filters", "--stdin", stdin=content.encode("utf-8")
+        )
         return out.decode().strip()
 
     def _tree_with(self, commit: str, entries: Mapping[str, _Entry]) -> str:
@@ -503,8 +541,13 @@ class LocalGitHost:
             env = {"GIT_INDEX_FILE": str(Path(folder) / "index")}
             self._git("read-tree", commit, env=env)
             for path, entry in entries.items():
-                self._git("update-index", "--add", "--cacheinfo",
-                          f"{entry.mode},{entry.oid},{path}", env=env)
+                self._git(
+                    "update-index",
+                    "--add",
+                    "--cacheinfo",
+                    f"{entry.mode},{entry.oid},{path}",
+                    env=env,
+                )
             return self._git("write-tree", env=env).decode().strip()
 
     def _commit(self, tree: str, parents: Sequence[str], message: str) -> str:
@@ -611,7 +654,11 @@ def _run_git(
     full_env.update(env or {})
     try:
         done = subprocess.run(
-            ["git", *args], cwd=cwd, input=stdin, env=full_env, capture_output=True,
+            ["git", *args],
+            cwd=cwd,
+            input=stdin,
+            env=full_env,
+            capture_output=True,
             check=False,
         )
     except FileNotFoundError:
@@ -630,8 +677,7 @@ def _find_repository(start: Path, configured: Path | None) -> tuple[Path, bool]:
     start = start.expanduser().resolve()
     if not start.is_dir():
         raise ConfigError(f"{name} is not a git repository (no such directory)")
-    out = _run_git(start, ("rev-parse", "--is-bare-repository", "--absolute-git-dir"),
-                   check=False)
+    out = _run_git(start, ("rev-parse", "--is-bare-repository", "--absolute-git-dir"), check=False)
     if out is None:
         raise ConfigError(
             f"{name} is not a git repository: set CRASHED_REPO to one, or run `git init`"
@@ -681,8 +727,7 @@ def _validated_changes(proposal: Proposal, target: str, root: Path) -> dict[str,
             f"proposal branch must be a bot branch other than the target {target!r} "
             f"(got {proposal.branch!r})"
         )
-    if _run_git(root, ("check-ref-format", "--branch", proposal.branch),
-                check=False) is None:
+    if _run_git(root, ("check-ref-format", "--branch", proposal.branch), check=False) is None:
         raise InputError(f"proposal branch {proposal.branch!r} is not a valid branch name")
     if not proposal.title.strip():
         raise InputError("proposal title is empty")
@@ -693,8 +738,11 @@ def _validated_changes(proposal: Proposal, target: str, root: Path) -> dict[str,
         if not isinstance(change, FileChange) or not isinstance(change.content, str):
             raise InputError(f"proposal change must be a FileChange with text content: {change!r}")
         path = change.path
-        if not path or path.startswith("/") or any(p in ("", ".", "..", ".git")
-                                                   for p in path.split("/")):
+        if (
+            not path
+            or path.startswith("/")
+            or any(p in ("", ".", "..", ".git") for p in path.split("/"))
+        ):
             raise InputError(f"proposal file path must be relative inside the repo: {path!r}")
         if path in changes:
             raise InputError(f"proposal changes {path!r} twice")

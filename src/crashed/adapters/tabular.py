@@ -50,18 +50,24 @@ def frame_to_arrow(frame: pd.DataFrame, table: str) -> pa.Table:
     for index, field in enumerate(arrow.schema):
         kind = field.type
         target = None
-        if pa.types.is_dictionary(kind) or pa.types.is_null(kind) or pa.types.is_large_string(
-                kind):
+        if pa.types.is_dictionary(kind) or pa.types.is_null(kind) or pa.types.is_large_string(kind):
             target = pa.string()
         elif pa.types.is_integer(kind) and kind != pa.int64():
             target = pa.int64()
         elif pa.types.is_floating(kind) and kind != pa.float64():
             target = pa.float64()
-        elif not (pa.types.is_boolean(kind) or pa.types.is_integer(kind)
-                  or pa.types.is_floating(kind) or pa.types.is_string(kind)
-                  or pa.types.is_date(kind) or pa.types.is_timestamp(kind)):
-            raise InputError(f"cannot load table {table}: column {field.name!r} has type "
-                             f"{kind}, expected text, number, boolean, date or timestamp")
+        elif not (
+            pa.types.is_boolean(kind)
+            or pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_string(kind)
+            or pa.types.is_date(kind)
+            or pa.types.is_timestamp(kind)
+        ):
+            raise InputError(
+                f"cannot load table {table}: column {field.name!r} has type "
+                f"{kind}, expected text, number, boolean, date or timestamp"
+            )
         if target is not None:
             arrow = arrow.set_column(index, field.name, arrow.column(index).cast(target))
     return arrow

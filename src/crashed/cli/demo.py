@@ -37,8 +37,13 @@ def _title(text: str) -> None:
 def _run(args: list[str], env: dict[str, str], capture: bool = False) -> str:
     shown = "crashed " + " ".join(shlex.quote(a) for a in args)
     click.secho(f"$ {shown}", fg="green")
-    result = subprocess.run([sys.executable, "-m", "crashed", *args], env=env, text=True,
-                            capture_output=capture, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "crashed", *args],
+        env=env,
+        text=True,
+        capture_output=capture,
+        check=False,
+    )
     if result.returncode != 0:
         if capture:
             click.echo(result.stdout + result.stderr, err=True)
@@ -52,12 +57,20 @@ def _sandbox_repo(repo: Path, reference: Path) -> None:
         return
     repo.mkdir(parents=True, exist_ok=True)
     (repo / "model-reference.json").write_text(reference.read_text())
-    git = ["git", "-C", str(repo), "-c", "user.name=crashed-demo",
-           "-c", "user.email=demo@crashed.invalid"]
+    git = [
+        "git",
+        "-C",
+        str(repo),
+        "-c",
+        "user.name=crashed-demo",
+        "-c",
+        "user.email=demo@crashed.invalid",
+    ]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "model-reference.json"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "Initial model reference (no model yet)"],
-                   check=True)
+    subprocess.run(
+        [*git, "commit", "-q", "-m", "Initial model reference (no model yet)"], check=True
+    )
 
 
 def _get(url: str, timeout: float = 5.0) -> tuple[int, dict]:
@@ -113,12 +126,26 @@ class _Prober(threading.Thread):
 
 
 @click.command()
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="Use a real VicRoads CSV instead of synthetic crashes.")
-@click.option("--rows", default=60_000, show_default=True, type=click.IntRange(1000, 2_000_000),
-              help="Synthetic crashes to generate.")
-@click.option("--port", default=DEMO_PORT, show_default=True, type=int,
-              help="Port of the local inference server.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Use a real VicRoads CSV instead of synthetic crashes.",
+)
+@click.option(
+    "--rows",
+    default=60_000,
+    show_default=True,
+    type=click.IntRange(1000, 2_000_000),
+    help="Synthetic crashes to generate.",
+)
+@click.option(
+    "--port",
+    default=DEMO_PORT,
+    show_default=True,
+    type=int,
+    help="Port of the local inference server.",
+)
 @click.option("--stop", is_flag=True, help="Stop the demo's inference server and exit.")
 @pass_app
 def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: bool) -> None:
@@ -135,10 +162,16 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     if not project_reference.is_file():
         project_reference = app.settings.crashed_model_reference
     _sandbox_repo(repo, project_reference)
-    env = {**os.environ, "CRASHED_HOME": str(home), "CRASHED_PLATFORM": "local",
-           "CRASHED_WAREHOUSE": "duckdb", "CRASHED_LAKE": "local", "CRASHED_GIT_HOST": "local",
-           "CRASHED_REPO": str(repo),
-           "CRASHED_MODEL_REFERENCE": str(repo / "model-reference.json")}
+    env = {
+        **os.environ,
+        "CRASHED_HOME": str(home),
+        "CRASHED_PLATFORM": "local",
+        "CRASHED_WAREHOUSE": "duckdb",
+        "CRASHED_LAKE": "local",
+        "CRASHED_GIT_HOST": "local",
+        "CRASHED_REPO": str(repo),
+        "CRASHED_MODEL_REFERENCE": str(repo / "model-reference.json"),
+    }
     counter = work / "runs"
     run_number = int(counter.read_text()) + 1 if counter.is_file() else 1
     counter.write_text(str(run_number))
@@ -148,24 +181,52 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
         end = date.today() - timedelta(days=1)
         start = date(end.year - 1, end.month, 1) - timedelta(days=92)
         csv_path = work / "crashes.csv"
-        _run(["data", "synth", "--rows", str(rows), "--seed", str(run_number), "--start",
-              start.isoformat(), "--end", end.isoformat(), "--out", str(csv_path)], env)
+        _run(
+            [
+                "data",
+                "synth",
+                "--rows",
+                str(rows),
+                "--seed",
+                str(run_number),
+                "--start",
+                start.isoformat(),
+                "--end",
+                end.isoformat(),
+                "--out",
+                str(csv_path),
+            ],
+            env,
+        )
     _run(["data", "load", "--csv", str(csv_path)], env)
     described = json.loads(_run(["data", "describe", "--json"], env, capture=True))
-    click.echo(f"  {described['rows']} crashes, {described['date_min']} .. "
-               f"{described['date_max']}, positive rate {described['positive_rate']:.4f}")
+    click.echo(
+        f"  {described['rows']} crashes, {described['date_min']} .. "
+        f"{described['date_max']}, positive rate {described['positive_rate']:.4f}"
+    )
 
     _title("2. Training pipeline (compiled with kfp, run locally from the compiled YAML)")
     from crashed.core.windows import resolve_windows
 
     windows = resolve_windows(date.fromisoformat(described["date_max"]) + timedelta(days=1))
     summary_file = work / "summary.json"
-    _run(["pipelines", "crashed_pipeline", "run-local", "--summary", str(summary_file),
-          *[a for k, v in windows.as_dict().items() for a in ("--param", f"{k}={v}")]], env)
+    _run(
+        [
+            "pipelines",
+            "crashed_pipeline",
+            "run-local",
+            "--summary",
+            str(summary_file),
+            *[a for k, v in windows.as_dict().items() for a in ("--param", f"{k}={v}")],
+        ],
+        env,
+    )
     summary = json.loads(summary_file.read_text())
     metrics = summary.get("metrics") or {}
-    click.echo(f"  run {summary['run_id']}: ROC-AUC {metrics.get('roc_auc', 0):.4f}, "
-               f"PR-AUC {metrics.get('pr_auc', 0):.4f}")
+    click.echo(
+        f"  run {summary['run_id']}: ROC-AUC {metrics.get('roc_auc', 0):.4f}, "
+        f"PR-AUC {metrics.get('pr_auc', 0):.4f}"
+    )
 
     _title("3. Review: the proposal and its report")
     proposal = summary.get("proposal")
@@ -174,8 +235,10 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
         _title(f"4. Approve proposal #{proposal['id']} (you are the reviewer)")
         _run(["models", "approve", str(proposal["id"])], env)
     else:
-        click.echo("  nothing to review: " + str(summary.get("decision") or
-                                                  "the candidate matches production"))
+        click.echo(
+            "  nothing to review: "
+            + str(summary.get("decision") or "the candidate matches production")
+        )
         _title("4. Approve: skipped (no proposal)")
     _run(["models", "verify"], env)
 
@@ -184,8 +247,10 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     reference = json.loads((repo / "model-reference.json").read_text())
     run_id = (reference.get("model") or {}).get("run_id")
     pid = int(pid_file.read_text()) if pid_file.is_file() else 0
-    query = ("accident_time=02:30&day_of_week=Saturday&light_condition=Dark"
-             "&accident_type=Collision%20with%20a%20fixed%20object&young_driver=1")
+    query = (
+        "accident_time=02:30&day_of_week=Saturday&light_condition=Dark"
+        "&accident_type=Collision%20with%20a%20fixed%20object&young_driver=1"
+    )
     if pid and _alive(pid):
         prober = _Prober(f"{base}/predict?{query}")
         prober.start()
@@ -199,10 +264,20 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     else:
         log = (work / "gunicorn.log").open("ab")
         server = subprocess.Popen(
-            [sys.executable, "-m", "crashed", "inference", "start-prod", "--bind",
-             f"127.0.0.1:{port}"],
+            [
+                sys.executable,
+                "-m",
+                "crashed",
+                "inference",
+                "start-prod",
+                "--bind",
+                f"127.0.0.1:{port}",
+            ],
             env={**env, "WEB_CONCURRENCY": env.get("WEB_CONCURRENCY", "2")},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         pid_file.write_text(str(server.pid))
         click.echo(f"  started gunicorn (pid {server.pid}), log {work / 'gunicorn.log'}")
         _wait_ready(base, run_id, 90)
@@ -218,8 +293,9 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     click.secho("Next steps", bold=True)
     click.echo(f"  curl '{base}/predict?accident_time=14:00&day_of_week=Tuesday'   # try others")
     click.echo(f"  curl {base}/openapi.json                       # every feature and endpoint")
-    click.echo("  make demo                                      # a new run: propose, approve, "
-               "hot reload")
+    click.echo(
+        "  make demo                                      # a new run: propose, approve, hot reload"
+    )
     click.echo(f"  CRASHED_REPO={repo} crashed models proposals   # the review queue")
     click.echo("  crashed demo --stop                            # stop the inference server")
 

@@ -66,17 +66,20 @@ def _print_summary(path: Path, ref: PromotedReference) -> None:
     info = ref.model
     click.echo(f"model       {info.name}  run {info.run_id}  created {info.created_at}")
     click.echo("metrics")
-    click.echo(f"  roc_auc {num(m.roc_auc)}  pr_auc {num(m.pr_auc)}  "
-               f"log_loss {num(m.log_loss)}  brier {num(m.brier)}")
-    click.echo(f"  precision {m.precision:.4f}  recall {m.recall:.4f}  "
-               f"threshold {m.threshold:.4f}")
+    click.echo(
+        f"  roc_auc {num(m.roc_auc)}  pr_auc {num(m.pr_auc)}  "
+        f"log_loss {num(m.log_loss)}  brier {num(m.brier)}"
+    )
+    click.echo(f"  precision {m.precision:.4f}  recall {m.recall:.4f}  threshold {m.threshold:.4f}")
     click.echo(f"  validation rows {m.validation_rows}  positives {m.validation_positives}")
     click.echo("artifacts")
     items = artifact_items(ref)
     width = max(len(name) for name, _ in items)
     for name, artifact in items:
-        click.echo(f"  {name:<{width}}  {artifact.bytes:>12,} B  sha256 {artifact.sha256[:12]}  "
-                   f"{artifact.uri}")
+        click.echo(
+            f"  {name:<{width}}  {artifact.bytes:>12,} B  sha256 {artifact.sha256[:12]}  "
+            f"{artifact.uri}"
+        )
     lin = ref.lineage
     click.echo("lineage")
     click.echo(f"  pipeline    {lin.pipeline} (version {lin.pipeline_version}), run {lin.run_id}")
@@ -115,18 +118,25 @@ def verify(ctx: click.Context, app: AppContext, reference_path: Path | None) -> 
     bad = [check for check in checks if not check.ok]
     if bad:
         names = ", ".join(f"{check.name} ({check.problem})" for check in bad)
-        click.secho(f"error: {len(bad)} of {len(checks)} artifacts failed verification: {names}",
-                    fg="red", err=True)
+        click.secho(
+            f"error: {len(bad)} of {len(checks)} artifacts failed verification: {names}",
+            fg="red",
+            err=True,
+        )
         ctx.exit(1)
-    click.echo(f"all {len(checks)} artifacts of {reference.model.name} run "
-               f"{reference.model.run_id} verified (sha256 and size)")
+    click.echo(
+        f"all {len(checks)} artifacts of {reference.model.name} run "
+        f"{reference.model.run_id} verified (sha256 and size)"
+    )
 
 
 @models.command()
-@click.option("--status", type=click.Choice(_STATUSES), default=None,
-              help="Only proposals with this status.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list (every field but the description).")
+@click.option(
+    "--status", type=click.Choice(_STATUSES), default=None, help="Only proposals with this status."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON list (every field but the description)."
+)
 @pass_app
 def proposals(app: AppContext, status: str | None, as_json: bool) -> None:
     """List local model-update proposals, oldest first."""
@@ -159,8 +169,10 @@ def review(app: AppContext, proposal_id: str) -> None:
     click.echo(host.diff(record.id).rstrip())
     if record.status == "open":
         click.echo("")
-        click.echo(f"approve: crashed models approve {record.id}    "
-                   f"reject: crashed models reject {record.id}")
+        click.echo(
+            f"approve: crashed models approve {record.id}    "
+            f"reject: crashed models reject {record.id}"
+        )
 
 
 def _print_header(record: ProposalRecord) -> None:
@@ -179,8 +191,10 @@ def approve(app: AppContext, proposal_id: str) -> None:
     done = _local_host(app).approve(proposal_id)
     record = done.record
     how = "re-applied on the moved target" if done.rebased else "fast-forward"
-    click.echo(f"merged proposal #{record.id} into {record.target_branch} at "
-               f"{done.merge_commit[:12]} ({how})")
+    click.echo(
+        f"merged proposal #{record.id} into {record.target_branch} at "
+        f"{done.merge_commit[:12]} ({how})"
+    )
     if done.worktree is not None:
         files = ", ".join(record.files)
         click.echo(f"updated {files} in {done.worktree}")

@@ -16,16 +16,22 @@ def _op_command(spec: PipelineSpec, op: OpSpec) -> click.Command:
         required = name in ("run_id", "run_date") or name in op.upstream
         default = None if required else spec.parameters.get(name, "")
         helptext = (
-            f"URI of the {name} step's manifest." if name in op.upstream
-            else "Run id (KFP's job id)." if name == "run_id"
-            else "Run date (ISO), windows are relative to it." if name == "run_date"
+            f"URI of the {name} step's manifest."
+            if name in op.upstream
+            else "Run id (KFP's job id)."
+            if name == "run_id"
+            else "Run date (ISO), windows are relative to it."
+            if name == "run_date"
             else f"Pipeline parameter {name} (default {default!r})."
         )
-        params.append(click.Option([flag, name], required=required, default=default,
-                                   help=helptext))
-    params.append(click.Option(["--output-file", "output_file"],
-                               type=click.Path(path_type=Path, dir_okay=False),
-                               help="Where to write this step's manifest URI (KFP output)."))
+        params.append(click.Option([flag, name], required=required, default=default, help=helptext))
+    params.append(
+        click.Option(
+            ["--output-file", "output_file"],
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Where to write this step's manifest URI (KFP output).",
+        )
+    )
 
     @click.pass_obj
     def callback(app, output_file: Path | None, **inputs: str) -> None:  # type: ignore[no-untyped-def]
@@ -33,14 +39,14 @@ def _op_command(spec: PipelineSpec, op: OpSpec) -> click.Command:
 
         run_op(spec, op.name, inputs, output_file, app.settings, app.adapters)
 
-    return click.Command(name=op.name, params=params, callback=callback,
-                         help=f"{op.description}.")
+    return click.Command(name=op.name, params=params, callback=callback, help=f"{op.description}.")
 
 
 def run_op_command(spec: PipelineSpec) -> click.Group:
     """The ``run-op`` group with one command per op of ``spec``."""
-    group = click.Group(name="run-op",
-                        help="Run one step of the pipeline (each step's container command).")
+    group = click.Group(
+        name="run-op", help="Run one step of the pipeline (each step's container command)."
+    )
     for op in spec.ops:
         group.add_command(_op_command(spec, op))
     return group

@@ -69,8 +69,13 @@ def decide(
         )
     )
     if production is None:
-        results.append(RuleResult("no regression vs production", True,
-                                  "no model in production yet: nothing to compare against"))
+        results.append(
+            RuleResult(
+                "no regression vs production",
+                True,
+                "no model in production yet: nothing to compare against",
+            )
+        )
     else:
         for metric, label, allowed in (
             ("roc_auc", "ROC-AUC", rules.max_roc_auc_drop),
@@ -78,9 +83,16 @@ def decide(
         ):
             cand, prod = candidate.get(metric), production.get(metric)
             if cand is None or prod is None:
-                results.append(RuleResult(f"{label} no worse than production", False,
-                                          f"{label} undefined (candidate {_fmt(cand)}, "
-                                          f"production {_fmt(prod)})", cand, prod, allowed))
+                results.append(
+                    RuleResult(
+                        f"{label} no worse than production",
+                        False,
+                        f"{label} undefined (candidate {_fmt(cand)}, production {_fmt(prod)})",
+                        cand,
+                        prod,
+                        allowed,
+                    )
+                )
                 continue
             drop = prod - cand
             results.append(

@@ -67,7 +67,11 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def segment_metrics(
-    frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, threshold: float, feature: str,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    feature: str,
     min_rows: int = 30,
 ) -> list[dict[str, Any]]:
     """Metrics per value of ``feature`` (segments under ``min_rows`` rows are pooled)."""
@@ -81,6 +85,13 @@ def segment_metrics(
     for value in sorted(set(values), key=lambda v: (-int((values == v).sum()), v)):
         mask = values == value
         m = classification_metrics(y[mask], p[mask], threshold)
-        out.append({"segment": value, **{k: m[k] for k in
-                    ("rows", "positives", "roc_auc", "pr_auc", "precision", "recall")}})
+        out.append(
+            {
+                "segment": value,
+                **{
+                    k: m[k]
+                    for k in ("rows", "positives", "roc_auc", "pr_auc", "precision", "recall")
+                },
+            }
+        )
     return out

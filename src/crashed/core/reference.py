@@ -49,10 +49,10 @@ class Artifacts(_Strict):
 
 
 class Metrics(_Strict):
-    roc_auc: float | None = Field(ge=0, le=1)
-    pr_auc: float | None = Field(ge=0, le=1)
-    log_loss: float | None = Field(ge=0)
-    brier: float | None = Field(ge=0, le=1)
+    roc_auc: float | None = Field(default=None, ge=0, le=1)
+    pr_auc: float | None = Field(default=None, ge=0, le=1)
+    log_loss: float | None = Field(default=None, ge=0)
+    brier: float | None = Field(default=None, ge=0, le=1)
     precision: float = Field(ge=0, le=1)
     recall: float = Field(ge=0, le=1)
     threshold: float = Field(ge=0, le=1)
@@ -138,8 +138,9 @@ def render_reference(reference: Reference) -> str:
     return json.dumps(reference.model_dump(mode="json", exclude_none=True), indent=2) + "\n"
 
 
-def require_promoted(reference: Reference, source: str = "model-reference.json"
-                     ) -> PromotedReference:
+def require_promoted(
+    reference: Reference, source: str = "model-reference.json"
+) -> PromotedReference:
     """The promoted reference, or :class:`NotFoundError` with the 'no model yet' message."""
     if isinstance(reference, EmptyReference):
         raise NotFoundError(f"{source}: no model has been promoted yet ({reference.message})")

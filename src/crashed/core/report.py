@@ -90,10 +90,18 @@ def render_report(
     out += _table(
         ["window", "from", "to", "crashes", "alcohol-related", "rate"],
         [
-            [name, w.start, w.end, str(w.rows), str(w.positives),
-             f"{w.positives / w.rows:.2%}" if w.rows else "n/a"]
-            for name, w in (("training", lineage.train_window),
-                            ("validation", lineage.validation_window))
+            [
+                name,
+                w.start,
+                w.end,
+                str(w.rows),
+                str(w.positives),
+                f"{w.positives / w.rows:.2%}" if w.rows else "n/a",
+            ]
+            for name, w in (
+                ("training", lineage.train_window),
+                ("validation", lineage.validation_window),
+            )
         ],
     )
     out += ["", "### Validation and drift findings", ""]
@@ -104,20 +112,33 @@ def render_report(
         out += [""]
         out += _table(
             ["feature", "PSI vs production data", "level", "new values"],
-            [[d["feature"], f"{d['psi']:.4f}", d["level"], ", ".join(d["new_values"]) or "—"]
-             for d in drift],
+            [
+                [d["feature"], f"{d['psi']:.4f}", d["level"], ", ".join(d["new_values"]) or "—"]
+                for d in drift
+            ],
         )
     else:
         out += ["", "_No drift computed (no production model to compare with)._"]
     out += ["", "### Most important features (share of total gain)", ""]
-    out += _table(["feature", "share"],
-                  [[name, f"{share:.1%}"] for name, share in training.get("importance", [])[:10]])
+    out += _table(
+        ["feature", "share"],
+        [[name, f"{share:.1%}"] for name, share in training.get("importance", [])[:10]],
+    )
     for feature, segments in evaluation["candidate"].get("segments", {}).items():
         out += ["", f"### Candidate by `{feature}`", ""]
         out += _table(
             ["segment", "crashes", "alcohol-related", "ROC-AUC", "PR-AUC", "recall"],
-            [[s["segment"], str(s["rows"]), str(s["positives"]), _num(s["roc_auc"], 3),
-              _num(s["pr_auc"], 3), _num(s["recall"], 3)] for s in segments],
+            [
+                [
+                    s["segment"],
+                    str(s["rows"]),
+                    str(s["positives"]),
+                    _num(s["roc_auc"], 3),
+                    _num(s["pr_auc"], 3),
+                    _num(s["recall"], 3),
+                ]
+                for s in segments
+            ],
         )
     out += ["", "### Lineage", ""]
     out += _table(
@@ -135,8 +156,10 @@ def render_report(
     out += ["", "### Artifacts", ""]
     out += _table(
         ["artifact", "uri", "sha256", "bytes"],
-        [[name, f"`{a.uri}`", f"`{a.sha256}`", str(a.bytes)]
-         for name, a in artifact_items(reference)],
+        [
+            [name, f"`{a.uri}`", f"`{a.sha256}`", str(a.bytes)]
+            for name, a in artifact_items(reference)
+        ],
     )
     out += [
         "",

@@ -75,8 +75,9 @@ def chronological_split(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFr
     return ordered.iloc[:cut], ordered.iloc[cut:]
 
 
-def train(frame: pd.DataFrame, encoder: Encoder, params: TrainParams, name: str = "crashed"
-          ) -> TrainResult:
+def train(
+    frame: pd.DataFrame, encoder: Encoder, params: TrainParams, name: str = "crashed"
+) -> TrainResult:
     """Fit on ``frame`` (normalised crashes with label); returns the bundle and diagnostics."""
     started = time.perf_counter()
     y_all = frame[LABEL].astype(int).to_numpy()
@@ -96,17 +97,31 @@ def train(frame: pd.DataFrame, encoder: Encoder, params: TrainParams, name: str 
     early: xgb.Booster | None = None
     if usable_holdout and y_hold.sum() >= params.holdout_min_positives:
         d_hold = xgb.DMatrix(x_hold, label=y_hold, feature_names=columns)
-        early = xgb.train(_booster_params(params, y_fit), d_fit, params.max_rounds,
-                          evals=[(d_hold, "holdout")],
-                          early_stopping_rounds=params.early_stopping_rounds, verbose_eval=False)
+        early = xgb.train(
+            _booster_params(params, y_fit),
+            d_fit,
+            params.max_rounds,
+            evals=[(d_hold, "holdout")],
+            early_stopping_rounds=params.early_stopping_rounds,
+            verbose_eval=False,
+        )
         best_rounds = early.best_iteration + 1
         early = early[:best_rounds]
-        log.info("train: %d rounds chosen by early stopping on %d holdout positives",
-                 best_rounds, int(y_hold.sum()))
+        log.info(
+            "train: %d rounds chosen by early stopping on %d holdout positives",
+            best_rounds,
+            int(y_hold.sum()),
+        )
     elif folds >= 2:
-        history = xgb.cv(booster_params, d_all, num_boost_round=params.max_rounds, nfold=folds,
-                         stratified=True, early_stopping_rounds=params.early_stopping_rounds,
-                         seed=params.seed)
+        history = xgb.cv(
+            booster_params,
+            d_all,
+            num_boost_round=params.max_rounds,
+            nfold=folds,
+            stratified=True,
+            early_stopping_rounds=params.early_stopping_rounds,
+            seed=params.seed,
+        )
         best_rounds = len(history)
         cv_auc = float(history["test-auc-mean"].iloc[-1])
         log.info("train: %d rounds chosen by %d-fold CV (AUC %.4f)", best_rounds, folds, cv_auc)
@@ -119,8 +134,11 @@ def train(frame: pd.DataFrame, encoder: Encoder, params: TrainParams, name: str 
         holdout_p = early.inplace_predict(x_hold)
         threshold = best_f1_threshold(y_hold, holdout_p)
         holdout_auc = float(roc_auc_score(y_hold, holdout_p))
-    log.info("train: threshold %.4f (best F1 on the latest %.0f%% of the window)", threshold,
-             100 * params.holdout_fraction)
+    log.info(
+        "train: threshold %.4f (best F1 on the latest %.0f%% of the window)",
+        threshold,
+        100 * params.holdout_fraction,
+    )
     booster = xgb.train(booster_params, d_all, num_boost_round=best_rounds)
     gains = booster.get_score(importance_type="total_gain")
     total = sum(gains.values()) or 1.0
@@ -128,8 +146,12 @@ def train(frame: pd.DataFrame, encoder: Encoder, params: TrainParams, name: str 
     return TrainResult(
         bundle=ModelBundle(booster, encoder, threshold, name),
         best_rounds=best_rounds,
-        holdout={"roc_auc": holdout_auc, "cv_roc_auc": cv_auc, "rows": len(y_hold),
-                 "positives": int(y_hold.sum())},
+        holdout={
+            "roc_auc": holdout_auc,
+            "cv_roc_auc": cv_auc,
+            "rows": len(y_hold),
+            "positives": int(y_hold.sum()),
+        },
         importance=importance,
         seconds=time.perf_counter() - started,
         params=params.as_dict() | {"scale_pos_weight_used": booster_params["scale_pos_weight"]},

@@ -51,16 +51,23 @@ def _parse(name: str, value: str) -> date | None:
         raise InputError(f"{name}: expected an ISO date YYYY-MM-DD, got {value!r}") from None
 
 
-def resolve_windows(run_date: date, train_start: str = "", train_end: str = "",
-                    validation_start: str = "", validation_end: str = "") -> Windows:
+def resolve_windows(
+    run_date: date,
+    train_start: str = "",
+    train_end: str = "",
+    validation_start: str = "",
+    validation_end: str = "",
+) -> Windows:
     """Fill empty bounds relative to ``run_date``: validation = the 3 months before it,
     training = the 12 months before validation. Explicit bounds win."""
     v_end = _parse("validation_end", validation_end) or run_date - timedelta(days=1)
     v_start = _parse("validation_start", validation_start) or (
-        _months_before(v_end, VALIDATION_MONTHS) + timedelta(days=1))
+        _months_before(v_end, VALIDATION_MONTHS) + timedelta(days=1)
+    )
     t_end = _parse("train_end", train_end) or v_start - timedelta(days=1)
     t_start = _parse("train_start", train_start) or (
-        _months_before(t_end, TRAINING_MONTHS) + timedelta(days=1))
+        _months_before(t_end, TRAINING_MONTHS) + timedelta(days=1)
+    )
     windows = Windows(t_start, t_end, v_start, v_end)
     if t_start > t_end:
         raise InputError(f"train_start {t_start} is after train_end {t_end}")

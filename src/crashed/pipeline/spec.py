@@ -66,19 +66,37 @@ CRASHED_PIPELINE = PipelineSpec(
     schedule="0 0 * * *",
     experiment="crashed",
     ops=(
-        OpSpec("extract", "select the training and validation windows and export them",
-               params=WINDOW_PARAMS),
-        OpSpec("validate", "check schema, label, null rates and drift of the extracted data",
-               upstream=("extract",)),
-        OpSpec("analyse", "vocabularies and numeric summaries -> distributions.json",
-               upstream=("extract",)),
-        OpSpec("train", "fit the XGBoost model with the shared encoder",
-               upstream=("extract", "validate", "analyse")),
-        OpSpec("evaluate", "score candidate and production on the validation window; gate",
-               upstream=("extract", "train")),
-        OpSpec("publish", "write artifacts with checksums and propose the model for review",
-               params=("force_promotion",),
-               upstream=("extract", "validate", "analyse", "train", "evaluate")),
+        OpSpec(
+            "extract",
+            "select the training and validation windows and export them",
+            params=WINDOW_PARAMS,
+        ),
+        OpSpec(
+            "validate",
+            "check schema, label, null rates and drift of the extracted data",
+            upstream=("extract",),
+        ),
+        OpSpec(
+            "analyse",
+            "vocabularies and numeric summaries -> distributions.json",
+            upstream=("extract",),
+        ),
+        OpSpec(
+            "train",
+            "fit the XGBoost model with the shared encoder",
+            upstream=("extract", "validate", "analyse"),
+        ),
+        OpSpec(
+            "evaluate",
+            "score candidate and production on the validation window; gate",
+            upstream=("extract", "train"),
+        ),
+        OpSpec(
+            "publish",
+            "write artifacts with checksums and propose the model for review",
+            params=("force_promotion",),
+            upstream=("extract", "validate", "analyse", "train", "evaluate"),
+        ),
     ),
 )
 

@@ -43,8 +43,7 @@ class OpContext:
 
     def model_uri(self, name: str) -> str:
         """Immutable artifact path: ``…/models/<model>/<run_id>/<name>``."""
-        return self.settings.lake_uri("models", self.settings.crashed_model_name, self.run_id,
-                                      name)
+        return self.settings.lake_uri("models", self.settings.crashed_model_name, self.run_id, name)
 
     def put_json(self, uri: str, data: Any) -> str:
         self.adapters.lake.put_bytes(uri, dumps(data).encode(), "application/json")

@@ -46,8 +46,12 @@ def evaluate(ctx: OpContext, extract: str, train: str) -> dict[str, Any]:
     if production_ref is not None:
         result["production_run_id"] = production_ref.model.run_id
         try:
-            data = fetch_verified(production_ref.artifacts.model, "model", ctx.adapters.lake,
-                                  ctx.settings.home / "cache")
+            data = fetch_verified(
+                production_ref.artifacts.model,
+                "model",
+                ctx.adapters.lake,
+                ctx.settings.home / "cache",
+            )
             production = ModelBundle.from_bytes(data)
         except (CrashedError, ModelFormatError) as error:
             # Production cannot be scored: the regression rules then fail (never a silent pass).
@@ -60,17 +64,23 @@ def evaluate(ctx: OpContext, extract: str, train: str) -> dict[str, Any]:
             production_overall = result["production"]["overall"]
     decision = decide(result["candidate"]["overall"], production_overall, gate_rules(ctx.settings))
     result["gate"] = decision.as_dict()
-    result["window"] = {k: manifest["validation"][k] for k in ("start", "end", "rows",
-                                                                "positives")}
+    result["window"] = {k: manifest["validation"][k] for k in ("start", "end", "rows", "positives")}
     uri = ctx.put_json(ctx.run_uri("metrics.json"), result)
     overall = result["candidate"]["overall"]
-    print(f"  candidate ROC-AUC {_f(overall['roc_auc'])}  PR-AUC {_f(overall['pr_auc'])}  "
-          f"precision {overall['precision']:.3f} recall {overall['recall']:.3f} "
-          f"@ {overall['threshold']:.3f}")
+    print(
+        f"  candidate ROC-AUC {_f(overall['roc_auc'])}  PR-AUC {_f(overall['pr_auc'])}  "
+        f"precision {overall['precision']:.3f} recall {overall['recall']:.3f} "
+        f"@ {overall['threshold']:.3f}"
+    )
     for rule in decision.rules:
         print(f"  gate {'PASS' if rule.passed else 'FAIL'}: {rule.name}: {rule.detail}")
-    return {"metrics_uri": uri, "gate": result["gate"], "candidate": overall,
-            "production": production_overall, "production_run_id": result["production_run_id"]}
+    return {
+        "metrics_uri": uri,
+        "gate": result["gate"],
+        "candidate": overall,
+        "production": production_overall,
+        "production_run_id": result["production_run_id"],
+    }
 
 
 def _report(frame: Any, y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:

@@ -19,19 +19,29 @@ COUNT_SQL = (
 )
 
 
-def extract(ctx: OpContext, train_start: str = "", train_end: str = "",
-            validation_start: str = "", validation_end: str = "") -> dict[str, Any]:
+def extract(
+    ctx: OpContext,
+    train_start: str = "",
+    train_end: str = "",
+    validation_start: str = "",
+    validation_end: str = "",
+) -> dict[str, Any]:
     """Resolve the windows, materialise both as warehouse tables and Parquet files in the lake."""
-    windows = resolve_windows(parse_run_date(ctx.run_date), train_start, train_end,
-                              validation_start, validation_end)
+    windows = resolve_windows(
+        parse_run_date(ctx.run_date), train_start, train_end, validation_start, validation_end
+    )
     warehouse = ctx.adapters.warehouse
     if not warehouse.table_exists(SOURCE_TABLE):
-        raise InputError(f"warehouse table {SOURCE_TABLE} does not exist: load data first "
-                         "(`crashed data load --csv PATH`)")
+        raise InputError(
+            f"warehouse table {SOURCE_TABLE} does not exist: load data first "
+            "(`crashed data load --csv PATH`)"
+        )
     columns = warehouse.columns(SOURCE_TABLE)
     if DATE not in columns:
-        raise InputError(f"warehouse table {SOURCE_TABLE} has no {DATE} column "
-                         f"(found: {', '.join(list(columns)[:15])})")
+        raise InputError(
+            f"warehouse table {SOURCE_TABLE} has no {DATE} column "
+            f"(found: {', '.join(list(columns)[:15])})"
+        )
     out: dict[str, Any] = {"windows": windows.as_dict(), "source_table": SOURCE_TABLE}
     for part, (start, end) in _bounds(windows).items():
         table = f"{part}_window"
@@ -44,12 +54,20 @@ def extract(ctx: OpContext, train_start: str = "", train_end: str = "",
         uri = ctx.run_uri(f"{part}.parquet")
         with ctx.step(f"export {table} ({rows} rows, {positives} positive) to {uri}"):
             warehouse.export(table, uri)
-        out[part] = {"uri": uri, "table": table, "start": start.isoformat(),
-                     "end": end.isoformat(), "rows": rows, "positives": positives}
+        out[part] = {
+            "uri": uri,
+            "table": table,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "rows": rows,
+            "positives": positives,
+        }
         if rows == 0:
-            raise InputError(f"the {part} window {start} .. {end} has no rows in "
-                             f"{SOURCE_TABLE}; set train_start/train_end/validation_start/"
-                             "validation_end to dates the data covers")
+            raise InputError(
+                f"the {part} window {start} .. {end} has no rows in "
+                f"{SOURCE_TABLE}; set train_start/train_end/validation_start/"
+                "validation_end to dates the data covers"
+            )
     return out
 
 

@@ -24,8 +24,15 @@ from crashed.pipeline.ops.context import REFERENCE_PATH, OpContext
 from crashed.ports import FileChange, ObjectInfo, Proposal
 
 
-def publish(ctx: OpContext, extract: str, validate: str, analyse: str, train: str,
-            evaluate: str, force_promotion: str = "false") -> dict[str, Any]:
+def publish(
+    ctx: OpContext,
+    extract: str,
+    validate: str,
+    analyse: str,
+    train: str,
+    evaluate: str,
+    force_promotion: str = "false",
+) -> dict[str, Any]:
     """Copy artifacts to ``models/<model>/<run_id>/``, render the report, propose the change."""
     force = _flag("force_promotion", force_promotion)
     extracted, validation = ctx.get_json(extract), ctx.get_json(validate)
@@ -34,8 +41,7 @@ def publish(ctx: OpContext, extract: str, validate: str, analyse: str, train: st
     evaluation = ctx.get_json(evaluated["metrics_uri"])
     artifacts = {
         "model": _immutable_copy(ctx, trained["model_uri"], "model.ubj"),
-        "distributions": _immutable_copy(ctx, analysed["distributions_uri"],
-                                         "distributions.json"),
+        "distributions": _immutable_copy(ctx, analysed["distributions_uri"], "distributions.json"),
         "metrics": _immutable_copy(ctx, evaluated["metrics_uri"], "metrics.json"),
     }
     candidate = evaluation["candidate"]["overall"]
@@ -43,7 +49,8 @@ def publish(ctx: OpContext, extract: str, validate: str, analyse: str, train: st
     production = ctx.production_reference()
     gate_passed = bool(evaluation["gate"]["passed"])
     identical = production is not None and (
-        production.artifacts.model.sha256 == reference.artifacts.model.sha256)
+        production.artifacts.model.sha256 == reference.artifacts.model.sha256
+    )
     if identical:
         note = "The candidate model is byte-identical to production: nothing to propose."
     elif gate_passed:
@@ -54,37 +61,63 @@ def publish(ctx: OpContext, extract: str, validate: str, analyse: str, train: st
         failed = [r["name"] for r in evaluation["gate"]["rules"] if not r["passed"]]
         note = f"Not proposed: failed rule(s): {', '.join(failed)}."
     report = render_report(reference, evaluation, validation, trained, note)
-    report_info = ctx.adapters.lake.put_bytes(ctx.model_uri("report.md"), report.encode(),
-                                              "text/markdown")
-    reference = reference.model_copy(update={"artifacts": reference.artifacts.model_copy(
-        update={"report": _artifact(report_info)})})
+    report_info = ctx.adapters.lake.put_bytes(
+        ctx.model_uri("report.md"), report.encode(), "text/markdown"
+    )
+    reference = reference.model_copy(
+        update={
+            "artifacts": reference.artifacts.model_copy(update={"report": _artifact(report_info)})
+        }
+    )
     reference_text = render_reference(reference)
-    ctx.adapters.lake.put_bytes(ctx.model_uri("model-reference.json"), reference_text.encode(),
-                                "application/json")
+    ctx.adapters.lake.put_bytes(
+        ctx.model_uri("model-reference.json"), reference_text.encode(), "application/json"
+    )
     proposal: dict[str, Any] | None = None
     if identical or not (gate_passed or force):
         print(f"  no proposal: {note}")
     else:
-        result = ctx.adapters.git_host.propose(Proposal(
-            branch=f"model-update/{ctx.settings.crashed_model_name}",
-            title=f"Model update: {ctx.settings.crashed_model_name} {ctx.run_id} "
-                  f"(ROC-AUC {_f(candidate['roc_auc'])}, PR-AUC {_f(candidate['pr_auc'])})",
-            description=report,
-            changes=[FileChange(REFERENCE_PATH, reference_text)],
-            labels=("model-update", *(("forced",) if force and not gate_passed else ())),
-            target_branch=ctx.settings.gitlab_target_branch,
-        ))
-        proposal = {"action": result.action, "id": result.id, "url": result.url,
-                    "branch": result.branch}
+        result = ctx.adapters.git_host.propose(
+            Proposal(
+                branch=f"model-update/{ctx.settings.crashed_model_name}",
+                title=f"Model update: {ctx.settings.crashed_model_name} {ctx.run_id} "
+                f"(ROC-AUC {_f(candidate['roc_auc'])}, PR-AUC {_f(candidate['pr_auc'])})",
+                description=report,
+                changes=[FileChange(REFERENCE_PATH, reference_text)],
+                labels=("model-update", *(("forced",) if force and not gate_passed else ())),
+                target_branch=ctx.settings.gitlab_target_branch,
+            )
+        )
+        proposal = {
+            "action": result.action,
+            "id": result.id,
+            "url": result.url,
+            "branch": result.branch,
+        }
         print(f"  proposal {result.action}: {result.id} {result.url}")
     return {
-        "artifacts": [{"name": name, **a.model_dump()} for name, a in
-                      (("model", reference.artifacts.model),
-                       ("distributions", reference.artifacts.distributions),
-                       ("metrics", reference.artifacts.metrics),
-                       ("report", reference.artifacts.report))],
-        "metrics": {k: candidate.get(k) for k in ("roc_auc", "pr_auc", "log_loss", "brier",
-                                                  "precision", "recall", "f1", "threshold")},
+        "artifacts": [
+            {"name": name, **a.model_dump()}
+            for name, a in (
+                ("model", reference.artifacts.model),
+                ("distributions", reference.artifacts.distributions),
+                ("metrics", reference.artifacts.metrics),
+                ("report", reference.artifacts.report),
+            )
+        ],
+        "metrics": {
+            k: candidate.get(k)
+            for k in (
+                "roc_auc",
+                "pr_auc",
+                "log_loss",
+                "brier",
+                "precision",
+                "recall",
+                "f1",
+                "threshold",
+            )
+        },
         "gate": evaluation["gate"],
         "forced": force and not gate_passed,
         "identical_to_production": identical,
@@ -113,8 +146,10 @@ def _immutable_copy(ctx: OpContext, source: str, name: str) -> Artifact:
     if lake.exists(target):
         existing = lake.checksum(target)
         if existing.sha256 != sha256:
-            raise CrashedError(f"{target} already exists with different content; artifacts of "
-                               "a run are immutable (start a new run)")
+            raise CrashedError(
+                f"{target} already exists with different content; artifacts of "
+                "a run are immutable (start a new run)"
+            )
         return _artifact(existing)
     return _artifact(lake.put_bytes(target, data))
 
@@ -123,25 +158,40 @@ def _artifact(info: ObjectInfo) -> Artifact:
     return Artifact(uri=info.uri, sha256=info.sha256, md5=info.md5, bytes=info.bytes)
 
 
-def _reference(ctx: OpContext, extracted: dict[str, Any], artifacts: dict[str, Artifact],
-               candidate: dict[str, Any]) -> PromotedReference:
+def _reference(
+    ctx: OpContext,
+    extracted: dict[str, Any],
+    artifacts: dict[str, Artifact],
+    candidate: dict[str, Any],
+) -> PromotedReference:
     settings = ctx.settings
     windows = {
-        part: Window(start=extracted[part]["start"], end=extracted[part]["end"],
-                     rows=extracted[part]["rows"], positives=extracted[part]["positives"])
+        part: Window(
+            start=extracted[part]["start"],
+            end=extracted[part]["end"],
+            rows=extracted[part]["rows"],
+            positives=extracted[part]["positives"],
+        )
         for part in ("train", "validation")
     }
     return PromotedReference(
         schema_version=1,
         status="promoted",
-        model=ModelInfo(name=settings.crashed_model_name, run_id=ctx.run_id,
-                        created_at=datetime.now(UTC).isoformat(timespec="seconds")),
+        model=ModelInfo(
+            name=settings.crashed_model_name,
+            run_id=ctx.run_id,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ),
         artifacts=Artifacts(**artifacts),
         metrics=Metrics(
-            roc_auc=candidate["roc_auc"], pr_auc=candidate["pr_auc"],
-            log_loss=candidate["log_loss"], brier=candidate["brier"],
-            precision=candidate["precision"], recall=candidate["recall"],
-            threshold=candidate["threshold"], validation_rows=candidate["rows"],
+            roc_auc=candidate["roc_auc"],
+            pr_auc=candidate["pr_auc"],
+            log_loss=candidate["log_loss"],
+            brier=candidate["brier"],
+            precision=candidate["precision"],
+            recall=candidate["recall"],
+            threshold=candidate["threshold"],
+            validation_rows=candidate["rows"],
             validation_positives=candidate["positives"],
         ),
         lineage=Lineage(
@@ -163,8 +213,9 @@ def code_commit() -> str:
         if os.environ.get(variable):
             return os.environ[variable]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

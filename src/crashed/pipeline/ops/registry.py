@@ -31,14 +31,21 @@ OPS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def run_op(spec: PipelineSpec, name: str, inputs: Mapping[str, str], output_file: Path | None,
-           settings: Settings, adapters: Adapters) -> str:
+def run_op(
+    spec: PipelineSpec,
+    name: str,
+    inputs: Mapping[str, str],
+    output_file: Path | None,
+    settings: Settings,
+    adapters: Adapters,
+) -> str:
     """Run op ``name``; store its manifest in the lake; write the manifest URI to
     ``output_file`` (the KFP output parameter). Returns the manifest URI."""
     op = spec.op(name)
     ctx = OpContext(settings, adapters, run_id=inputs["run_id"], run_date=inputs["run_date"])
-    kwargs = {key: inputs[key] for key in op.inputs if key not in ("run_id", "run_date")
-              and key in inputs}
+    kwargs = {
+        key: inputs[key] for key in op.inputs if key not in ("run_id", "run_date") and key in inputs
+    }
     started = time.perf_counter()
     log.info("[%s] %s (run %s)", name, op.description, ctx.run_id)
     manifest = OPS[name](ctx, **kwargs)

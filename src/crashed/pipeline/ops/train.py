@@ -34,8 +34,10 @@ def train(ctx: OpContext, extract: str, validate: str, analyse: str) -> dict[str
         result = fit(frame, encoder, params, name=ctx.settings.crashed_model_name)
     uri = ctx.run_uri("model.ubj")
     info = ctx.adapters.lake.put_bytes(uri, result.bundle.to_bytes(), "application/ubjson")
-    print(f"  {result.best_rounds} boosting rounds, threshold {result.bundle.threshold:.4f}, "
-          f"holdout ROC-AUC {result.holdout['roc_auc']:.4f}")
+    print(
+        f"  {result.best_rounds} boosting rounds, threshold {result.bundle.threshold:.4f}, "
+        f"holdout ROC-AUC {result.holdout['roc_auc']:.4f}"
+    )
     return {
         "model_uri": uri,
         "model_sha256": info.sha256,

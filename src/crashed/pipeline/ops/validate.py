@@ -27,8 +27,9 @@ from crashed.verification import fetch_verified
 NULL_RATE_WARN = 0.5
 
 
-def check_frame(frame: pd.DataFrame, part: str, start: str, end: str) -> tuple[list[str],
-                                                                               list[str]]:
+def check_frame(
+    frame: pd.DataFrame, part: str, start: str, end: str
+) -> tuple[list[str], list[str]]:
     """(violations, warnings) of one extracted window."""
     violations: list[str] = []
     warnings: list[str] = []
@@ -45,8 +46,9 @@ def check_frame(frame: pd.DataFrame, part: str, start: str, end: str) -> tuple[l
     if DATE in frame:
         dates = pd.to_datetime(frame[DATE], errors="coerce")
         if dates.isna().any():
-            violations.append(f"{part}: {DATE} is null or not a date on "
-                              f"{int(dates.isna().sum())} rows")
+            violations.append(
+                f"{part}: {DATE} is null or not a date on {int(dates.isna().sum())} rows"
+            )
         outside = (dates < pd.Timestamp(start)) | (dates > pd.Timestamp(end))
         if outside.any():
             violations.append(f"{part}: {int(outside.sum())} rows fall outside {start} .. {end}")
@@ -55,14 +57,17 @@ def check_frame(frame: pd.DataFrame, part: str, start: str, end: str) -> tuple[l
             continue
         values = frame[column]
         if not (ptypes.is_integer_dtype(values) or values.isna().all()):
-            violations.append(f"{part}: {column} must be an integer count, "
-                              f"found type {values.dtype}")
+            violations.append(
+                f"{part}: {column} must be an integer count, found type {values.dtype}"
+            )
         elif (values.dropna() < 0).any():
             violations.append(f"{part}: {column} has negative counts")
     for column in (TIME_FEATURE, *CATEGORY_FEATURES):
-        if column in frame and not (ptypes.is_string_dtype(frame[column])
-                                    or ptypes.is_object_dtype(frame[column])
-                                    or frame[column].isna().all()):
+        if column in frame and not (
+            ptypes.is_string_dtype(frame[column])
+            or ptypes.is_object_dtype(frame[column])
+            or frame[column].isna().all()
+        ):
             violations.append(f"{part}: {column} must be text, found type {frame[column].dtype}")
     for column in RAW_FEATURES:
         if column in frame and len(frame):
@@ -96,8 +101,9 @@ def validate(ctx: OpContext, extract: str) -> dict[str, Any]:
         with ctx.step(f"drift vs production model {production.model.run_id}"):
             reference_dist = _production_distributions(ctx, production)
             if reference_dist is None:
-                warnings.append("production distributions could not be verified; "
-                                "drift not computed")
+                warnings.append(
+                    "production distributions could not be verified; drift not computed"
+                )
             else:
                 current = analyse(pd.concat([frames["train"], frames["validation"]]))
                 drift_findings = drift(reference_dist, current)
@@ -126,8 +132,12 @@ def _production_distributions(ctx: OpContext, production: Any) -> dict[str, Any]
     from crashed.errors import CrashedError
 
     try:
-        data = fetch_verified(production.artifacts.distributions, "distributions",
-                              ctx.adapters.lake, ctx.settings.home / "cache")
+        data = fetch_verified(
+            production.artifacts.distributions,
+            "distributions",
+            ctx.adapters.lake,
+            ctx.settings.home / "cache",
+        )
     except CrashedError:
         return None
     return json.loads(data)

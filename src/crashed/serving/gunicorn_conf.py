@@ -1,0 +1,158 @@
+"""gunicorn settings of ``crashed inference start-prod``.
+
+Used as ``gunicorn -c python:crashed.serving.gunicorn_conf``.
+
+- Workers: ``WEB_CONCURRENCY`` (default: the CPUs this process may use), ``gthread`` workers
+  with ``GUNICORN_THREADS`` threads each (default 4), XGBoost ``nthread=1`` per worker.
+- **No preload**: the app (and XGBoost) is imported and the model loaded in each worker after
+  the fork; XGBoost's OpenMP state does not survive a fork (xgboost#8040). This module imports
+  nothing heavy, so the master stays small.
+- ``SIGHUP`` to the master starts fresh workers (which read the model reference again, verify
+  and load it) and then gracefully stops the old ones: the listening socket stays open
+  throughout, queued connections wait for a new worker, in-flight requests finish.
+- Access and error logs are JSON lines on stdout/stderr.
+- Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set here, before any worker
+  imports prometheus_client (a private temporary folder unless the environment names one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from crashed.serving.jsonlog import JsonFormatter, timestamp
+
+_MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
+_OWNED = "CRASHED_PROMETHEUS_DIR_OWNED"
+
+if not os.environ.get(_MULTIPROC):
+    os.environ[_MULTIPROC] = tempfile.mkdtemp(prefix="crashed-prometheus-")
+    os.environ[_OWNED] = os.environ[_MULTIPROC]
+# One OpenMP thread per worker process (XGBoost also gets nthread=1 explicitly).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"error: {name} must be a positive whole number, got {raw!r}") from None
+    if value < 1:
+        raise SystemExit(f"error: {name} must be a positive whole number, got {raw!r}")
+    return value
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (respects affinity/cpusets)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class JsonLogger(Logger):
+    """gunicorn's logger with one JSON object per access-log and error-log line."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if getattr(self, "access_log_enabled", True) is False:
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        try:
+            code: int | str = int(status)
+        except (TypeError, ValueError):
+            code = str(status)
+        record = {
+            "ts": timestamp(),
+            "type": "access",
+            "remote": environ.get("REMOTE_ADDR"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "query": (environ.get("QUERY_STRING") or "")[:512] or None,
+            "status": code,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+            "pid": os.getpid(),
+        }
+        try:
+            self.access_log.info(json.dumps(record, ensure_ascii=False))
+        except Exception:  # noqa: BLE001 - logged; never fail a request over its log line
+            self.exception("access log failed")
+
+
+# ---- settings ------------------------------------------------------------------------------
+wsgi_app = "crashed.serving.app:create_app()"
+bind = ["0.0.0.0:8000"]
+workers = _positive_int("WEB_CONCURRENCY", cpu_count())
+worker_class = "gthread"
+threads = _positive_int("GUNICORN_THREADS", 4)
+preload_app = False
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 0
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+logger_class = JsonLogger
+proc_name = "crashed-inference"
+control_socket_disable = True  # gunicorn >= 24: one shared ~/.gunicorn socket would collide
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+# ---- hooks -----------------------------------------------------------------------------------
+def on_starting(server: Any) -> None:
+    """Fresh metrics for a fresh master: clear leftovers of a previous run in the folder."""
+    folder = Path(os.environ[_MULTIPROC])
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    server.log.info(
+        "crashed inference: %d %s worker(s) x %d thread(s), metrics in %s",
+        server.cfg.workers,
+        server.cfg.worker_class_str,
+        server.cfg.threads,
+        folder,
+    )
+
+
+def on_reload(server: Any) -> None:
+    server.log.info("SIGHUP: starting new workers (they reload the model reference)")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges (its counters stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, os.environ[_MULTIPROC])
+
+
+def worker_abort(worker: Any) -> None:
+    worker.log.error("worker %s aborted (timeout): a request took over %ss", worker.pid, timeout)
+
+
+def on_exit(server: Any) -> None:
+    owned = os.environ.get(_OWNED)
+    if owned and owned == os.environ.get(_MULTIPROC):
+        shutil.rmtree(owned, ignore_errors=True)

@@ -1,0 +1,207 @@
+"""The serving fast path: raw request values → one ``float32`` row → one booster call.
+
+Per request: :meth:`Encoder.resolve` (defaults for what the request leaves out),
+:meth:`Encoder.encode_one` into a per-thread preallocated row, and XGBoost's lock-free in-place
+prediction on that row with ``nthread=1``. No pandas, no DMatrix.
+
+Most of the time of ``Booster.inplace_predict`` on a single row is fixed overhead: in Python
+around the C call (type dispatch, a JSON array interface, a JSON config, the output copy) and
+in C++ (a proxy DMatrix per call). Because each thread's row buffer never moves, both JSON
+strings and a proxy DMatrix are made once per thread, and the row path calls
+``XGBoosterPredictFromDense`` (the call ``inplace_predict`` makes itself) directly with them:
+about 2.5x less time per row. The direct call is checked against ``inplace_predict`` when the
+predictor is built; if XGBoost's internals ever change, the predictor falls back to the public
+method (logged once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from crashed.core.encoder import FeatureError
+from crashed.core.model_bundle import ModelBundle
+
+log = logging.getLogger(__name__)
+
+
+class BatchFeatureError(ValueError):
+    """A :class:`~crashed.core.encoder.FeatureError` in instance ``index`` of a batch."""
+
+    def __init__(self, index: int, field: str, message: str) -> None:
+        super().__init__(f"instances[{index}].{field}: {message}")
+        self.index = index
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One scored crash: the probability, the 0/1 decision at the threshold, the values used."""
+
+    probability: float
+    prediction: int
+    features: dict[str, str | None]
+
+
+RowPredict = Callable[[], float]
+
+
+class _ThreadBuffers(threading.local):
+    """Each thread's preallocated row and its (optional) direct C-call closure."""
+
+    row: np.ndarray | None = None
+    call: RowPredict | None = None
+
+
+class Predictor:
+    """Scores raw feature values with a loaded :class:`ModelBundle` (thread-safe)."""
+
+    def __init__(self, bundle: ModelBundle, *, direct: bool = True) -> None:
+        self.bundle = bundle
+        self.encoder = bundle.encoder
+        self.booster = bundle.booster
+        self.threshold = float(bundle.threshold)
+        self.booster.set_param({"nthread": 1})
+        self.width = self.encoder.width
+        self.features = self.encoder.features
+        self._local = _ThreadBuffers()
+        self.direct = direct and _direct_call_works(self)
+        if direct and not self.direct:
+            log.warning("predictor: direct XGBoost call unavailable; using inplace_predict")
+
+    # ---- single row ---------------------------------------------------------------------
+    def predict_one(self, params: Mapping[str, str]) -> Prediction:
+        """Score one request's raw values (missing ones take the encoder's defaults).
+
+        Raises :class:`~crashed.core.encoder.FeatureError` naming the bad field.
+        """
+        values = self.encoder.resolve(params)
+        probability = self.probability(values)
+        return Prediction(probability, int(probability >= self.threshold), values)
+
+    def probability(self, values: Mapping[str, str | None]) -> float:
+        """Probability for already-resolved values (see :meth:`Encoder.resolve`)."""
+        local = self._local
+        row = local.row
+        if row is None:
+            row = self._new_buffers()
+        self.encoder.encode_one(values, out=row)
+        call = local.call
+        if call is not None:
+            return call()
+        return float(self.booster.inplace_predict(row[None, :], validate_features=False)[0])
+
+    def _new_buffers(self) -> np.ndarray:
+        local = self._local
+        local.row = np.zeros(self.width, dtype=np.float32)
+        local.call = _make_direct_call(self.booster, local.row) if self.direct else None
+        return local.row
+
+    # ---- batch ---------------------------------------------------------------------------
+    def predict_many(self, instances: Sequence[Mapping[str, str]]) -> list[tuple[float, int]]:
+        """Score a batch with one booster call: ``[(probability, prediction), …]``.
+
+        Raises :class:`BatchFeatureError` (instance index + field) for the first bad value.
+        """
+        if not instances:
+            return []
+        matrix = np.empty((len(instances), self.width), dtype=np.float32)
+        resolve, encode = self.encoder.resolve, self.encoder.encode_one
+        for index, params in enumerate(instances):
+            try:
+                encode(resolve(params), out=matrix[index])
+            except FeatureError as error:
+                raise BatchFeatureError(index, error.field, error.message) from None
+        probabilities = self.booster.inplace_predict(matrix, validate_features=False)
+        threshold = self.threshold
+        return [(float(p), int(p >= threshold)) for p in probabilities.tolist()]
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Probabilities for an already encoded ``float32`` matrix (tests, benchmarks)."""
+        return self.booster.inplace_predict(matrix, validate_features=False)
+
+
+def _make_direct_call(booster: Any, row: np.ndarray) -> RowPredict | None:
+    """A closure making ``inplace_predict``'s own C call on ``row`` (None if unavailable)."""
+    try:
+        from xgboost._data_utils import array_interface
+        from xgboost.core import _LIB, _check_call, _ProxyDMatrix, c_bst_ulong
+    except ImportError:
+        return None
+    matrix = row[None, :]  # a view: the same memory as ``row``
+    interface = array_interface(matrix)
+    config = json.dumps(
+        {
+            "type": 0,
+            "training": False,
+            "iteration_begin": 0,
+            "iteration_end": 0,
+            "missing": math.nan,
+            "strict_shape": False,
+            "cache_id": 0,
+        }
+    ).encode()
+    shape = ctypes.POINTER(c_bst_ulong)()
+    dims = c_bst_ulong()
+    preds = ctypes.POINTER(ctypes.c_float)()
+    function = _LIB.XGBoosterPredictFromDense
+    handle = booster.handle
+    # A proxy DMatrix of our own, reused: XGBoost otherwise builds one per call (~10 µs).
+    proxy_matrix = _ProxyDMatrix()
+    proxy = proxy_matrix.handle
+    shape_ref, dims_ref, preds_ref = ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(preds)
+
+    def call() -> float:
+        if function(handle, interface, config, proxy, shape_ref, dims_ref, preds_ref):
+            _check_call(-1)  # raises XGBoostError with XGBoost's message
+        return preds[0]
+
+    call.keep_alive = (matrix, booster, proxy_matrix)  # type: ignore[attr-defined]
+    return call
+
+
+def _direct_call_works(predictor: Predictor) -> bool:
+    """Whether the direct call gives exactly what ``inplace_predict`` gives on sample rows."""
+    row = np.zeros(predictor.width, dtype=np.float32)
+    try:
+        call = _make_direct_call(predictor.booster, row)
+    except Exception:
+        log.debug("predictor: direct call setup failed", exc_info=True)
+        return False
+    if call is None:
+        return False
+    samples = _sample_rows(predictor)
+    try:
+        for sample in samples:
+            row[:] = sample
+            expected = float(
+                predictor.booster.inplace_predict(sample[None, :], validate_features=False)[0]
+            )
+            if not math.isclose(call(), expected, rel_tol=1e-6, abs_tol=1e-7):
+                return False
+    except Exception:
+        log.debug("predictor: direct call check failed", exc_info=True)
+        return False
+    return True
+
+
+def _sample_rows(predictor: Predictor) -> list[np.ndarray]:
+    """The defaults row, all-missing, all-zero and a few random rows for the self-check."""
+    width = predictor.width
+    rows = [np.full(width, np.nan, dtype=np.float32), np.zeros(width, dtype=np.float32)]
+    with contextlib.suppress(FeatureError):
+        rows.append(predictor.encoder.encode_one(predictor.encoder.resolve({})))
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        rows.append(rng.integers(0, 3, width).astype(np.float32))
+    return rows

@@ -1,0 +1,48 @@
+"""`crashed demo` twice in a fresh CRASHED_HOME: the whole loop, then a hot reload."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.servers.procs import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_twice_and_serves_the_approved_model(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHED_", "GITLAB_"))}
+    env |= {"CRASHED_HOME": str(tmp_path / "home"), "WEB_CONCURRENCY": "2"}
+    command = [sys.executable, "-m", "crashed", "demo", "--rows", "15000", "--port", str(port)]
+    try:
+        outputs = []
+        for _ in range(2):
+            result = subprocess.run(
+                command, env=env, cwd=tmp_path, text=True, capture_output=True, timeout=900
+            )
+            assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+            outputs.append(result.stdout)
+        first, second = outputs
+        assert "Approve proposal #1" in first
+        assert '"probability"' in first and "Next steps" in first
+        assert "Approve proposal #2" in second
+        assert "SIGHUP" in second and ", 0 failed" in second
+        repo = tmp_path / "home" / "demo" / "repo"
+        reference = json.loads((repo / "model-reference.json").read_text())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/model", timeout=10) as response:
+            served = json.loads(response.read())
+        assert served["model"]["run_id"] == reference["model"]["run_id"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/predict", timeout=10) as response:
+            body = json.loads(response.read())
+        assert 0.0 <= body["probability"] <= 1.0
+    finally:
+        subprocess.run(
+            [*command[:4], "--stop"], env=env, cwd=tmp_path, timeout=60, capture_output=True
+        )
+    pid_file = tmp_path / "home" / "demo" / "gunicorn.pid"
+    assert not pid_file.exists()
