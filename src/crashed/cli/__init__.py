@@ -26,16 +26,16 @@ class _Root(click.Group):
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", 130)
         except Exception as error:  # noqa: BLE001 - last line of defence for the user
-            _fail(ctx, f"unexpected {type(error).__name__}: {error}", 1)
+            _fail(ctx, f"unexpected {type(error).__name__}: {error}", 1, unexpected=True)
 
 
-def _fail(ctx: click.Context, message: str, code: int) -> None:
+def _fail(ctx: click.Context, message: str, code: int, unexpected: bool = False) -> None:
     debug = bool(ctx.obj and ctx.obj.debug)
     if debug:
         traceback.print_exc()
     click.secho(f"error: {message}", fg="red", err=True)
-    if not debug and code == 1:
-        click.echo("(run with --debug for the traceback)", err=True)
+    if unexpected and not debug:
+        click.echo("(a bug: run with --debug for the traceback and report it)", err=True)
     sys.exit(code)
 
 

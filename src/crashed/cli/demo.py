@@ -248,7 +248,7 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     run_id = (reference.get("model") or {}).get("run_id")
     pid = int(pid_file.read_text()) if pid_file.is_file() else 0
     query = (
-        "accident_time=02:30&day_of_week=Saturday&light_condition=Dark"
+        "accident_time=02:30&day_of_week=Saturday"
         "&accident_type=Collision%20with%20a%20fixed%20object&young_driver=1"
     )
     if pid and _alive(pid):
