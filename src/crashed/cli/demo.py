@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
@@ -248,7 +249,7 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     run_id = (reference.get("model") or {}).get("run_id")
     pid = int(pid_file.read_text()) if pid_file.is_file() else 0
     query = (
-        "accident_time=02:30&day_of_week=Saturday"
+        "accident_time=02:30&day_of_week=Saturday&males=1&females=0"
         "&accident_type=Collision%20with%20a%20fixed%20object&young_driver=1"
     )
     if pid and _alive(pid):
@@ -283,6 +284,9 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
         _wait_ready(base, run_id, 90)
 
     _title("6. Predict")
+    dark = _dark_value(base)
+    if dark:
+        query += "&light_condition=" + urllib.parse.quote(dark)
     url = f"{base}/predict?{query}"
     click.secho(f"$ curl '{url}'", fg="green")
     status, body = _get(url)
@@ -291,13 +295,35 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
         raise CrashedError(f"/predict answered {status}")
     click.echo()
     click.secho("Next steps", bold=True)
-    click.echo(f"  curl '{base}/predict?accident_time=14:00&day_of_week=Tuesday'   # try others")
-    click.echo(f"  curl {base}/openapi.json                       # every feature and endpoint")
-    click.echo(
-        "  make demo                                      # a new run: propose, approve, hot reload"
-    )
-    click.echo(f"  CRASHED_REPO={repo} crashed models proposals   # the review queue")
-    click.echo("  crashed demo --stop                            # stop the inference server")
+    exe = Path(sys.executable).with_name("crashed")
+    prog = os.path.relpath(exe) if exe.is_file() else "crashed"
+    env_prefix = f"CRASHED_HOME={home} CRASHED_REPO={repo}"
+    steps = [
+        (f"curl '{base}/predict?accident_time=14:00&day_of_week=Tuesday'", "try other crashes"),
+        (f"curl {base}/openapi.json", "every feature, its allowed values, every endpoint"),
+        (f"curl {base}/metrics", "Prometheus metrics"),
+        ("make demo", "another run: new data, a new proposal, approve, hot reload"),
+        (f"{env_prefix} {prog} models proposals", "the review queue"),
+        (f"{env_prefix} {prog} models show", "what is deployed"),
+        (f"{prog} demo --stop", "stop the inference server"),
+    ]
+    for command, what in steps:
+        click.echo(f"  {command}")
+        click.secho(f"      {what}", dim=True)
+
+
+def _dark_value(base: str) -> str | None:
+    """A dark light condition the served model knows (real data says Dark, the full schema
+    Dark No street lights …), read from the server's OpenAPI document."""
+    try:
+        _, spec = _get(f"{base}/openapi.json")
+        parameters = spec["paths"]["/predict"]["get"]["parameters"]
+        allowed = next(
+            p["schema"].get("enum", []) for p in parameters if p["name"] == "light_condition"
+        )
+    except (OSError, ValueError, KeyError, StopIteration):
+        return None
+    return next((value for value in allowed if value.startswith("Dark")), None)
 
 
 def _stop_server(pid_file: Path) -> None:
