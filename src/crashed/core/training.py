@@ -68,6 +68,23 @@ class TrainResult:
     params: dict[str, Any]
 
 
+class _Progress(xgb.callback.TrainingCallback):
+    """Logs every ``every`` boosting rounds, so a long fit shows it is moving."""
+
+    def __init__(self, what: str, every: int = 100) -> None:
+        self.what, self.every, self.started = what, every, time.perf_counter()
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+        if (epoch + 1) % self.every == 0:
+            log.info(
+                "train: %s: %d rounds, %.1fs",
+                self.what,
+                epoch + 1,
+                time.perf_counter() - self.started,
+            )
+        return False
+
+
 def chronological_split(frame: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Earliest ``1 - fraction`` of rows (by date) for fitting, the rest for early stopping."""
     ordered = frame.sort_values(DATE, kind="stable")
@@ -104,6 +121,7 @@ def train(
             evals=[(d_hold, "holdout")],
             early_stopping_rounds=params.early_stopping_rounds,
             verbose_eval=False,
+            callbacks=[_Progress("early stopping on the holdout")],
         )
         best_rounds = early.best_iteration + 1
         early = early[:best_rounds]
@@ -121,6 +139,7 @@ def train(
             stratified=True,
             early_stopping_rounds=params.early_stopping_rounds,
             seed=params.seed,
+            callbacks=[_Progress(f"{folds}-fold CV")],
         )
         best_rounds = len(history)
         cv_auc = float(history["test-auc-mean"].iloc[-1])
@@ -139,7 +158,12 @@ def train(
         threshold,
         100 * params.holdout_fraction,
     )
-    booster = xgb.train(booster_params, d_all, num_boost_round=best_rounds)
+    booster = xgb.train(
+        booster_params,
+        d_all,
+        num_boost_round=best_rounds,
+        callbacks=[_Progress("final fit on the whole window")],
+    )
     gains = booster.get_score(importance_type="total_gain")
     total = sum(gains.values()) or 1.0
     importance = sorted(((k, v / total) for k, v in gains.items()), key=lambda kv: -kv[1])
