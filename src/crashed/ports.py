@@ -125,6 +125,41 @@ class Proposal:
     target_branch: str = "main"
 
 
+def proposal_changes(proposal: Proposal, target: str) -> dict[str, str]:
+    """Path → content of a proposal's changes; :class:`InputError` if it is malformed.
+
+    Both Git hosts apply the same rules: a bot branch other than the target, a title, at least
+    one change, each a relative path inside the repository (no ``.``, ``..``, ``.git`` or empty
+    segments), no path twice.
+    """
+    from crashed.errors import InputError
+
+    if not proposal.branch or proposal.branch == target:
+        raise InputError(
+            f"proposal branch must be a bot branch other than the target {target!r} "
+            f"(got {proposal.branch!r})"
+        )
+    if not proposal.title.strip():
+        raise InputError("proposal title is empty")
+    if not proposal.changes:
+        raise InputError("proposal has no file changes")
+    changes: dict[str, str] = {}
+    for change in proposal.changes:
+        if not isinstance(change, FileChange) or not isinstance(change.content, str):
+            raise InputError(f"proposal change must be a FileChange with text content: {change!r}")
+        path = change.path
+        if (
+            not path
+            or path.startswith("/")
+            or any(part in ("", ".", "..", ".git") for part in path.split("/"))
+        ):
+            raise InputError(f"proposal file path must be relative inside the repo: {path!r}")
+        if path in changes:
+            raise InputError(f"proposal changes {path!r} twice")
+        changes[path] = change.content
+    return changes
+
+
 @dataclass(frozen=True)
 class ProposalResult:
     """What the Git host did with a proposal."""

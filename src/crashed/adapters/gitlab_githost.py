@@ -31,8 +31,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from crashed.errors import ConfigError, CrashedError, InputError, NotFoundError, ServiceError
-from crashed.ports import FileChange, Proposal, ProposalResult
+from crashed.errors import ConfigError, CrashedError, NotFoundError, ServiceError
+from crashed.ports import Proposal, ProposalResult, proposal_changes
 
 if TYPE_CHECKING:
     from gitlab.v4.objects import Project, ProjectMergeRequest
@@ -207,7 +207,7 @@ class GitLabHost:
     def propose(self, proposal: Proposal) -> ProposalResult:
         """Reset the bot branch, commit the changes, and open or update its single open MR."""
         target = self._target_of(proposal)
-        changes = _validated_changes(proposal, target)
+        changes = proposal_changes(proposal, target)
         with self._errors(f"proposing {proposal.branch} → {target}"):
             return self._propose(proposal, target, changes)
 
@@ -516,27 +516,3 @@ class GitLabHost:
         else:
             message = f"{where}: HTTP {code} while {action} ({detail})"
         raise ServiceError(self._scrub(message)) from None
-
-
-def _validated_changes(proposal: Proposal, target: str) -> dict[str, str]:
-    """Path → content of the proposal's changes; :class:`InputError` if it is malformed."""
-    if not proposal.branch or proposal.branch == target:
-        raise InputError(
-            f"proposal branch must be a bot branch other than the target {target!r} "
-            f"(got {proposal.branch!r})"
-        )
-    if not proposal.title.strip():
-        raise InputError("proposal title is empty")
-    if not proposal.changes:
-        raise InputError("proposal has no file changes")
-    changes: dict[str, str] = {}
-    for change in proposal.changes:
-        if not isinstance(change, FileChange) or not isinstance(change.content, str):
-            raise InputError(f"proposal change must be a FileChange with text content: {change!r}")
-        path = change.path
-        if not path or path.startswith("/") or ".." in path.split("/"):
-            raise InputError(f"proposal file path must be relative inside the repo: {path!r}")
-        if path in changes:
-            raise InputError(f"proposal changes {path!r} twice")
-        changes[path] = change.content
-    return changes

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from crashed.errors import ConfigError, CrashedError, InputError, NotFoundError, ServiceError
-from crashed.ports import FileChange, Proposal, ProposalResult
+from crashed.ports import Proposal, ProposalResult, proposal_changes
 
 if TYPE_CHECKING:
     from crashed.settings import Settings
@@ -721,30 +721,8 @@ def _commit_message(proposal: Proposal, number: int) -> str:
 
 
 def _validated_changes(proposal: Proposal, target: str, root: Path) -> dict[str, str]:
-    """Path → content of the proposal's changes; :class:`InputError` if it is malformed."""
-    if not proposal.branch or proposal.branch == target:
-        raise InputError(
-            f"proposal branch must be a bot branch other than the target {target!r} "
-            f"(got {proposal.branch!r})"
-        )
+    """:func:`crashed.ports.proposal_changes` plus git's own branch-name rules."""
+    changes = proposal_changes(proposal, target)
     if _run_git(root, ("check-ref-format", "--branch", proposal.branch), check=False) is None:
         raise InputError(f"proposal branch {proposal.branch!r} is not a valid branch name")
-    if not proposal.title.strip():
-        raise InputError("proposal title is empty")
-    if not proposal.changes:
-        raise InputError("proposal has no file changes")
-    changes: dict[str, str] = {}
-    for change in proposal.changes:
-        if not isinstance(change, FileChange) or not isinstance(change.content, str):
-            raise InputError(f"proposal change must be a FileChange with text content: {change!r}")
-        path = change.path
-        if (
-            not path
-            or path.startswith("/")
-            or any(p in ("", ".", "..", ".git") for p in path.split("/"))
-        ):
-            raise InputError(f"proposal file path must be relative inside the repo: {path!r}")
-        if path in changes:
-            raise InputError(f"proposal changes {path!r} twice")
-        changes[path] = change.content
     return changes
