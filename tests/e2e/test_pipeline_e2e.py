@@ -75,6 +75,22 @@ def params(values: dict[str, str]) -> list[str]:
     return [a for k, v in values.items() for a in ("--param", f"{k}={v}")]
 
 
+def run_local(
+    summary: Path, env: dict[str, str], cwd: Path, values: dict[str, str] = WINDOWS
+) -> subprocess.CompletedProcess[str]:
+    """``crashed pipelines crashed_pipeline run-local`` with the window params; must succeed."""
+    return crashed(
+        "pipelines",
+        "crashed_pipeline",
+        "run-local",
+        "--summary",
+        str(summary),
+        *params(values),
+        env=env,
+        cwd=cwd,
+    )
+
+
 @pytest.mark.real_data
 def test_run_local_on_real_2018_data_meets_targets(tmp_path: Path, real_crashes_csv: Path) -> None:
     repo = scratch_repo(tmp_path / "repo")
@@ -82,16 +98,7 @@ def test_run_local_on_real_2018_data_meets_targets(tmp_path: Path, real_crashes_
     env = base_env(home, repo)
     crashed("data", "load", "--csv", str(real_crashes_csv), env=env, cwd=tmp_path)
     summary_file = tmp_path / "summary.json"
-    crashed(
-        "pipelines",
-        "crashed_pipeline",
-        "run-local",
-        "--summary",
-        str(summary_file),
-        *params(WINDOWS),
-        env=env,
-        cwd=tmp_path,
-    )
+    run_local(summary_file, env, tmp_path)
     summary = json.loads(summary_file.read_text())
     assert summary["status"] == "succeeded"
     assert {n: s["status"] for n, s in summary["steps"].items()} == dict.fromkeys(
@@ -151,31 +158,13 @@ def test_gate_failure_proposes_nothing_unless_forced(tmp_path: Path, synthetic_c
     env = {**base_env(home, repo), "GATE_MIN_ROC_AUC": "0.99"}
     crashed("data", "load", "--csv", str(synthetic_csv), env=env, cwd=tmp_path)
     summary_file = tmp_path / "summary.json"
-    result = crashed(
-        "pipelines",
-        "crashed_pipeline",
-        "run-local",
-        "--summary",
-        str(summary_file),
-        *params(WINDOWS),
-        env=env,
-        cwd=tmp_path,
-    )
+    result = run_local(summary_file, env, tmp_path)
     summary = json.loads(summary_file.read_text())
     assert summary["gate"]["passed"] is False
     assert summary["proposal"] is None
     assert "no proposal" in result.stdout and "ROC-AUC floor" in result.stdout
     assert not (home / "proposals").exists() or not list((home / "proposals").glob("*.json"))
-    forced = crashed(
-        "pipelines",
-        "crashed_pipeline",
-        "run-local",
-        "--summary",
-        str(summary_file),
-        *params({**WINDOWS, "force_promotion": "true"}),
-        env=env,
-        cwd=tmp_path,
-    )
+    forced = run_local(summary_file, env, tmp_path, {**WINDOWS, "force_promotion": "true"})
     summary = json.loads(summary_file.read_text())
     assert summary["proposal"]["action"] == "created", forced.stdout
     record = json.loads((home / "proposals" / f"{summary['proposal']['id']}.json").read_text())
@@ -189,16 +178,7 @@ def test_local_flow_propose_approve_verify_and_tamper(tmp_path: Path, synthetic_
     env = base_env(home, repo)
     crashed("data", "load", "--csv", str(synthetic_csv), env=env, cwd=tmp_path)
     summary_file = tmp_path / "summary.json"
-    crashed(
-        "pipelines",
-        "crashed_pipeline",
-        "run-local",
-        "--summary",
-        str(summary_file),
-        *params(WINDOWS),
-        env=env,
-        cwd=tmp_path,
-    )
+    run_local(summary_file, env, tmp_path)
     proposal = json.loads(summary_file.read_text())["proposal"]
     review = crashed("models", "review", str(proposal["id"]), env=env, cwd=repo)
     assert "| ROC-AUC |" in review.stdout and "Gate rules" in review.stdout
@@ -210,16 +190,7 @@ def test_local_flow_propose_approve_verify_and_tamper(tmp_path: Path, synthetic_
     )
     assert verify.returncode == 0
     # A second identical run: the model bytes equal production's, so nothing is proposed.
-    crashed(
-        "pipelines",
-        "crashed_pipeline",
-        "run-local",
-        "--summary",
-        str(summary_file),
-        *params(WINDOWS),
-        env=env,
-        cwd=tmp_path,
-    )
+    run_local(summary_file, env, tmp_path)
     again = json.loads(summary_file.read_text())
     assert again["proposal"] is None
     assert "identical" in (again.get("decision") or "")
@@ -257,16 +228,7 @@ def test_gitlab_flow_one_open_mr_and_no_token_anywhere(
     outputs = []
     for _ in range(2):
         summary_file = tmp_path / "summary.json"
-        result = crashed(
-            "pipelines",
-            "crashed_pipeline",
-            "run-local",
-            "--summary",
-            str(summary_file),
-            *params(WINDOWS),
-            env=env,
-            cwd=tmp_path,
-        )
+        result = run_local(summary_file, env, tmp_path)
         outputs.append(result.stdout + result.stderr + summary_file.read_text())
         open_mrs = gitlab_fake.open_mrs("model-update/crashed")
         assert len(open_mrs) == 1
