@@ -78,6 +78,8 @@ def render_report(
         prod = production.get(key) if production else None
         rows.append([label, _num(cand), _num(prod), _delta(cand, prod, higher)])
     out += _table(["metric", "candidate", prod_name, "Δ"], rows)
+    if production:
+        out += ["", "_Δ = candidate − production; ▲ the candidate is better, ▼ worse._"]
     if not production:
         note = evaluation.get("production_error") or "no model has been promoted yet"
         out += ["", f"_Production: {note}._"]
