@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from tests.factories import store_reference
 
 from crashed.adapters.local_lake import LocalLake
 from crashed.core.crash_schema import normalise, read_crash_csv
@@ -119,44 +120,12 @@ def publish(
     lake: LocalLake, trained: TrainedModel, run_id: str, name: str = "crashed"
 ) -> PromotedReference:
     """Put the artifacts under ``gs://BUCKET/models/<name>/<run_id>/`` and describe them."""
-    base = f"gs://{BUCKET}/models/{name}/{run_id}"
-    infos = {
-        "model": lake.put_bytes(f"{base}/model.ubj", trained.model),
-        "distributions": lake.put_bytes(
-            f"{base}/distributions.json", json.dumps(trained.distributions).encode()
-        ),
-        "metrics": lake.put_bytes(f"{base}/metrics.json", json.dumps(trained.metrics).encode()),
+    files = {
+        "model": trained.model,
+        "distributions": json.dumps(trained.distributions).encode(),
+        "metrics": json.dumps(trained.metrics).encode(),
     }
-    window = {"start": "2018-01-01", "end": "2018-09-30", "rows": 100, "positives": 5}
-    return PromotedReference.model_validate(
-        {
-            "schema_version": 1,
-            "status": "promoted",
-            "model": {"name": name, "run_id": run_id, "created_at": "2026-01-01T00:00:00Z"},
-            "artifacts": {k: v.as_dict() for k, v in infos.items()},
-            "metrics": {
-                "roc_auc": 0.8,
-                "pr_auc": 0.2,
-                "log_loss": 0.1,
-                "brier": 0.03,
-                "precision": 0.3,
-                "recall": 0.4,
-                "threshold": 0.2,
-                "validation_rows": 100,
-                "validation_positives": 5,
-            },
-            "lineage": {
-                "pipeline": "crashed_pipeline",
-                "pipeline_version": "test",
-                "run_id": run_id,
-                "image": "crashed:test",
-                "git_commit": "0" * 40,
-                "train_window": window,
-                "validation_window": window | {"start": "2018-10-01", "end": "2018-12-31"},
-                "platform": "local",
-            },
-        }
-    )
+    return store_reference(lake, run_id, files, bucket=BUCKET, name=name)
 
 
 def write_reference(path: Path, reference: PromotedReference | None) -> None:

@@ -8,18 +8,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from tests.factories import store_reference
 
 from crashed.adapters.local_githost import LocalGitHost
 from crashed.adapters.local_lake import LocalLake
 from crashed.cli import cli
 from crashed.core.reference import (
-    Artifact,
-    Artifacts,
-    Lineage,
-    Metrics,
-    ModelInfo,
     PromotedReference,
-    Window,
     empty_reference,
     render_reference,
 )
@@ -70,43 +65,12 @@ def run(*args: str) -> Result:
 
 def publish(lake: LocalLake, run_id: str = RUN) -> PromotedReference:
     """Put tiny artifacts in the lake and return a promoted reference with their checksums."""
-    settings = load_settings()
-    artifacts = {}
-    for name, filename, data in (
-        ("model", "model.ubj", b"{UBJ model bytes}" * 10),
-        ("distributions", "distributions.json", b'{"speed_zone": {}}\n'),
-        ("metrics", "metrics.json", b'{"roc_auc": 0.87}\n'),
-    ):
-        info = lake.put_bytes(settings.lake_uri("models", "crashed", run_id, filename), data)
-        artifacts[name] = Artifact(**info.as_dict())
-    window = {"rows": 1000, "positives": 30}
-    return PromotedReference(
-        schema_version=1,
-        status="promoted",
-        model=ModelInfo(name="crashed", run_id=run_id, created_at="2024-01-01T00:00:00+00:00"),
-        artifacts=Artifacts(**artifacts),
-        metrics=Metrics(
-            roc_auc=0.87,
-            pr_auc=0.21,
-            log_loss=0.12,
-            brier=0.03,
-            precision=0.3,
-            recall=0.4,
-            threshold=0.15,
-            validation_rows=1000,
-            validation_positives=30,
-        ),
-        lineage=Lineage(
-            pipeline="crashed_pipeline",
-            pipeline_version="abc123",
-            run_id=run_id,
-            image="registry.example/crashed:1",
-            git_commit="deadbeef",
-            platform="local",
-            train_window=Window(start="2018-01-01", end="2018-09-30", **window),
-            validation_window=Window(start="2018-10-01", end="2018-12-31", **window),
-        ),
-    )
+    files = {
+        "model": b"{UBJ model bytes}" * 10,
+        "distributions": b'{"speed_zone": {}}\n',
+        "metrics": b'{"roc_auc": 0.87}\n',
+    }
+    return store_reference(lake, run_id, files, bucket=load_settings().lake_bucket)
 
 
 def test_propose_review_approve_verify_and_tamper(env: dict[str, Path]) -> None:
@@ -154,7 +118,7 @@ def test_propose_review_approve_verify_and_tamper(env: dict[str, Path]) -> None:
     assert shown.exit_code == 0, shown.output
     for text in (
         RUN,
-        "roc_auc 0.8700",
+        f"roc_auc {reference.metrics.roc_auc:.4f}",
         reference.artifacts.model.sha256[:12],
         "2018-10-01 .. 2018-12-31",
         "crashed_pipeline",

@@ -9,13 +9,13 @@ and ``make_reference`` writes artifacts into its :class:`LocalLake` and a promot
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.factories import store_reference
 from tests.servers.fake_k8s import FakeK8s, write_kubeconfig
 from tests.servers.procs import Server, free_port, start_server
 
@@ -71,50 +71,12 @@ def lake_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalLake:
 
 def promoted_reference(lake: LocalLake, run_id: str) -> PromotedReference:
     """Store tiny artifacts for ``run_id`` and return the reference that names them."""
-    artifacts = {}
-    for name, data in (
-        ("model", f"model of {run_id}".encode()),
-        ("distributions", b'{"features": {}}'),
-        ("metrics", json.dumps({"run": run_id}).encode()),
-    ):
-        uri = f"gs://{BUCKET}/models/crashed/{run_id}/{name}.bin"
-        lake.put_bytes(uri, data)
-        artifacts[name] = {
-            "uri": uri,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "md5": hashlib.md5(data).hexdigest(),
-            "bytes": len(data),
-        }
-    window = {"start": "2018-01-01", "end": "2018-09-30", "rows": 100, "positives": 5}
-    return PromotedReference.model_validate(
-        {
-            "schema_version": 1,
-            "status": "promoted",
-            "model": {"name": "crashed", "run_id": run_id, "created_at": "2024-06-01T00:00:00Z"},
-            "artifacts": artifacts,
-            "metrics": {
-                "roc_auc": 0.86,
-                "pr_auc": 0.2,
-                "log_loss": 0.2,
-                "brier": 0.04,
-                "precision": 0.3,
-                "recall": 0.5,
-                "threshold": 0.1,
-                "validation_rows": 50,
-                "validation_positives": 3,
-            },
-            "lineage": {
-                "pipeline": "crashed_pipeline",
-                "pipeline_version": "v1",
-                "run_id": run_id,
-                "image": "registry.example.com/crashed:abc",
-                "git_commit": "abc",
-                "train_window": window,
-                "validation_window": {**window, "start": "2018-10-01", "end": "2018-12-31"},
-                "platform": "local",
-            },
-        }
-    )
+    files = {
+        "model": f"model of {run_id}".encode(),
+        "distributions": b'{"features": {}}',
+        "metrics": json.dumps({"run": run_id}).encode(),
+    }
+    return store_reference(lake, run_id, files, bucket=BUCKET)
 
 
 @pytest.fixture
