@@ -42,6 +42,7 @@ setup(
         "requests>=2.31",
         "PyYAML>=6",
         "tenacity>=8.2",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "test": [
