@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import pandas as pd
 
+    from crashed.pipeline_records import CompiledPipeline, DeployResult, RunInfo
+
 QueryParams = Mapping[str, Any]
 """Named query parameters. SQL refers to them as ``@name`` (BigQuery style) in every adapter.
 
@@ -122,7 +124,7 @@ class Proposal:
     description: str
     changes: Sequence[FileChange]
     labels: Sequence[str] = ("model-update",)
-    target_branch: str = "main"
+    target_branch: str | None = None  # None: the Git host's configured target branch
 
 
 def proposal_changes(proposal: Proposal, target: str) -> dict[str, str]:
@@ -135,28 +137,21 @@ def proposal_changes(proposal: Proposal, target: str) -> dict[str, str]:
     from crashed.errors import InputError
 
     if not proposal.branch or proposal.branch == target:
-        raise InputError(
-            f"proposal branch must be a bot branch other than the target {target!r} "
-            f"(got {proposal.branch!r})"
-        )
+        raise InputError(f"proposal branch must differ from the target {target!r}")
     if not proposal.title.strip():
         raise InputError("proposal title is empty")
     if not proposal.changes:
         raise InputError("proposal has no file changes")
     changes: dict[str, str] = {}
     for change in proposal.changes:
-        if not isinstance(change, FileChange) or not isinstance(change.content, str):
-            raise InputError(f"proposal change must be a FileChange with text content: {change!r}")
-        path = change.path
-        if (
-            not path
-            or path.startswith("/")
-            or any(part in ("", ".", "..", ".git") for part in path.split("/"))
-        ):
-            raise InputError(f"proposal file path must be relative inside the repo: {path!r}")
-        if path in changes:
-            raise InputError(f"proposal changes {path!r} twice")
-        changes[path] = change.content
+        parts = change.path.split("/")
+        if change.path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
+            raise InputError(
+                f"proposal file path must be relative inside the repo: {change.path!r}"
+            )
+        if change.path in changes:
+            raise InputError(f"proposal changes {change.path!r} twice")
+        changes[change.path] = change.content
     return changes
 
 
@@ -171,6 +166,19 @@ class ProposalResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FileRevision:
+    """One commit on the target branch that changed a file, and the file's content there."""
+
+    commit: str
+    committed_at: str  # ISO 8601
+    title: str
+    content: str | None  # None: the commit deleted the file
+    proposal_id: str = ""  # the merge request / local proposal that brought it ("" if none)
+    proposal_url: str = ""
+    merged_at: str | None = None  # when that proposal was merged, if known
+
+
 @runtime_checkable
 class GitHost(Protocol):
     """Where model updates are proposed for review (GitLab, or a local git repository)."""
@@ -181,4 +189,95 @@ class GitHost(Protocol):
 
     def propose(self, proposal: Proposal) -> ProposalResult:
         """Open or update the single open proposal for ``proposal.branch``."""
+        ...
+
+    def history(self, path: str) -> list[FileRevision]:
+        """Every commit on the target branch that changed ``path``, oldest first."""
+        ...
+
+
+@runtime_checkable
+class Ports(Protocol):
+    """The data ports a pipeline op works with, handed in by the composition root.
+
+    ``crashed.wiring.Adapters`` builds the real ones lazily (an op that never touches the Git
+    host never needs its token); tests hand in small in-memory fakes.
+    """
+
+    @property
+    def lake(self) -> Lake: ...
+
+    @property
+    def warehouse(self) -> Warehouse: ...
+
+    @property
+    def git_host(self) -> GitHost: ...
+
+
+# -- Orchestrator ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Orchestrator(Protocol):
+    """Where compiled pipelines are deployed and run (Kubeflow Pipelines, or this machine).
+
+    Records live in :mod:`crashed.pipeline_records` (``CompiledPipeline``, ``DeployResult``,
+    ``RunInfo``). ``pipeline`` is the crashed pipeline name (``crashed_pipeline``).
+    """
+
+    def deploy(
+        self, compiled: CompiledPipeline, environment: str = "prod", dry_run: bool = False
+    ) -> DeployResult:
+        """Make ``compiled`` the pipeline's current version (idempotent; keeps history)."""
+        ...
+
+    def start_run(
+        self,
+        pipeline: str,
+        parameters: Mapping[str, str],
+        reason: str,
+        environment: str = "prod",
+    ) -> RunInfo:
+        """Start one run of the deployed pipeline version with ``parameters``; ``reason`` says
+        why (recorded with the run; pass it as a parameter too if the pipeline declares one)."""
+        ...
+
+    def runs_in_flight(self, pipeline: str, environment: str = "prod") -> list[RunInfo]:
+        """The pipeline's runs that are pending or running."""
+        ...
+
+
+# -- Cluster (Kubernetes) ----------------------------------------------------------------------
+
+from crashed.k8s_records import Applied, DeploymentInfo, Progress, RolloutState  # noqa: E402
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """A Kubernetes cluster, seen from the inference service's deployment.
+
+    Records (:class:`Applied`, :class:`DeploymentInfo`, :class:`RolloutState`) live in
+    :mod:`crashed.k8s_records`.
+    """
+
+    def apply(self, objects: Sequence[Mapping[str, Any]]) -> list[Applied]:
+        """Create or update each object (idempotent: an unchanged object stays untouched)."""
+        ...
+
+    def wait_for_rollout(
+        self, namespace: str, name: str, timeout: float, progress: Progress
+    ) -> RolloutState:
+        """Wait until the Deployment's rollout completes, reporting progress lines.
+
+        Raises :class:`crashed.errors.ServiceError` on timeout or ProgressDeadlineExceeded,
+        naming the pods that are not ready, their conditions and recent warning events.
+        """
+        ...
+
+    def deployment(self, namespace: str, name: str) -> DeploymentInfo | None:
+        """The Deployment's images, ConfigMap volumes and state; ``None`` if absent."""
+        ...
+
+    def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A ConfigMap's ``data``; ``None`` if absent."""
         ...

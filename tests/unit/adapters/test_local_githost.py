@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crashed.adapters import local_githost
+from crashed.adapters import local_proposals
 from crashed.adapters.local_githost import LocalGitHost, RefusedError
 from crashed.core.reference import empty_reference, render_reference
 from crashed.errors import ConfigError, InputError, NotFoundError
@@ -347,10 +347,10 @@ def test_unknown_proposal(host: LocalGitHost) -> None:
 def test_failed_record_write_leaves_no_proposal(
     host: LocalGitHost, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(path: Path, text: str) -> None:
+    def broken(path: Path, data: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(local_githost, "_atomic_write", broken)
+    monkeypatch.setattr(local_proposals, "atomic_write", broken)
     with pytest.raises(OSError, match="disk full"):
         host.propose(proposal(content("r1")))
     assert host.list_proposals() == []
@@ -358,7 +358,7 @@ def test_failed_record_write_leaves_no_proposal(
 
 
 def test_invalid_proposals_are_refused(host: LocalGitHost) -> None:
-    with pytest.raises(InputError, match="other than the target"):
+    with pytest.raises(InputError, match="differ from the target"):
         host.propose(proposal(content("r1"), branch="main"))
     with pytest.raises(InputError, match="not a valid branch name"):
         host.propose(proposal(content("r1"), branch="bad..name"))
