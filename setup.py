@@ -17,7 +17,7 @@ setup(
     python_requires=">=3.11",
     package_dir={"": "src"},
     packages=find_packages("src"),
-    package_data={"crashed": ["py.typed", "deploy_assets/*", "serving/*.json"]},
+    package_data={"crashed": ["py.typed", "deploy_assets/*", "serving/*.json", "synthetic/*.json"]},
     include_package_data=True,
     install_requires=[
         "click>=8.1",

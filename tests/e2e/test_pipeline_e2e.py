@@ -17,7 +17,7 @@ import pytest
 from crashed.adapters.duckdb_warehouse import DuckDBWarehouse
 from crashed.adapters.local_lake import LocalLake
 from crashed.core.reference import PromotedReference, parse_reference
-from crashed.core.synth import generate_crashes, write_csv
+from crashed.synthetic import generate_crashes, write_csv
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOWS = {

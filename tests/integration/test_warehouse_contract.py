@@ -29,12 +29,12 @@ from crashed.adapters.duckdb_warehouse import DuckDBWarehouse
 from crashed.adapters.local_lake import LocalLake
 from crashed.core.crash_schema import normalise, read_crash_csv
 from crashed.core.features import DATE, LABEL
-from crashed.core.synth import generate_crashes, write_csv
 from crashed.core.windows import resolve_windows
 from crashed.data_ops import TableDescription, describe_table, load_csv
 from crashed.errors import InputError, NotFoundError
 from crashed.pipeline.ops.extract import COUNT_SQL, SOURCE_TABLE, WINDOW_SQL
 from crashed.ports import Lake, Warehouse
+from crashed.synthetic import generate_crashes, write_csv
 
 PROJECT = "crashed-test"
 LOCATION = "australia-southeast1"

@@ -90,8 +90,8 @@ def describe(app: AppContext, table: str, as_json: bool) -> None:
 @click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False))
 def synth(rows: int, seed: int, start, end, out: Path) -> None:  # type: ignore[no-untyped-def]
     """Write ROWS realistic synthetic crashes (VicRoads lower-case CSV shape) to OUT."""
-    from crashed.core.synth import generate_crashes, write_csv
     from crashed.errors import InputError
+    from crashed.synthetic import generate_crashes, write_csv
 
     first, last = date.fromisoformat(str(start.date())), date.fromisoformat(str(end.date()))
     if last < first:

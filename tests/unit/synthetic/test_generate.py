@@ -1,4 +1,4 @@
-"""Tests for the synthetic crash generator (``crashed.core.synth``)."""
+"""Tests for the synthetic crash generator (``crashed.synthetic``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from crashed.core.crash_schema import normalise, read_crash_csv
 from crashed.core.features import RAW_FEATURES
-from crashed.core.synth import COLUMNS, generate_crashes, write_csv
 from crashed.errors import InputError
+from crashed.synthetic import COLUMNS, generate_crashes, write_csv
 
 LIGHTS = {
     "Day", "Dusk/Dawn", "Dark Street lights on", "Dark No street lights", "Dark Street lights off",
