@@ -1,4 +1,5 @@
-"""`crashed models …` end to end: propose a real reference, review, approve, verify, tamper."""
+"""`crashed models …` end to end: propose a real reference, review, approve, verify, tamper;
+promotion history and rollback through the local Git host."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from crashed.settings import load_settings
 
 REF = "model-reference.json"
 RUN = "run-20240101-000000"
+
+pytestmark = pytest.mark.slow  # git in subprocesses
 
 
 def git(repo: Path, *args: str) -> str:
@@ -66,7 +69,7 @@ def run(*args: str) -> Result:
 def publish(lake: LocalLake, run_id: str = RUN) -> PromotedReference:
     """Put tiny artifacts in the lake and return a promoted reference with their checksums."""
     files = {
-        "model": b"{UBJ model bytes}" * 10,
+        "model": b"{UBJ model bytes}" * 10 + run_id.encode(),
         "distributions": b'{"speed_zone": {}}\n',
         "metrics": b'{"roc_auc": 0.87}\n',
     }
@@ -274,3 +277,80 @@ def test_runs_as_a_module(env: dict[str, Path]) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def promote(host: LocalGitHost, lake: LocalLake, run_id: str, roc_auc: float) -> str:
+    """Propose ``run_id`` as a model update and approve it with the CLI; the reference text."""
+    reference = publish(lake, run_id)
+    metrics = reference.metrics.model_copy(update={"roc_auc": roc_auc})
+    text = render_reference(reference.model_copy(update={"metrics": metrics}))
+    result = host.propose(
+        Proposal(
+            "model-update/crashed", f"Model update: {run_id}", "report", [FileChange(REF, text)]
+        )
+    )
+    approved = run("models", "approve", result.id)
+    assert approved.exit_code == 0, approved.output
+    return text
+
+
+def test_history_and_rollback(env: dict[str, Path]) -> None:
+    repo, lake = env["repo"], LocalLake(env["home"] / "lake")
+    host = LocalGitHost.from_settings(load_settings())
+    first = promote(host, lake, "run-1", 0.88)
+    second = promote(host, lake, "run-2", 0.84)
+
+    listed = run("models", "history", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [(r["run_id"], r["proposal_id"], r["kind"], r["roc_auc"]) for r in rows] == [
+        ("run-1", "1", "promotion", 0.88),
+        ("run-2", "2", "promotion", 0.84),
+    ]
+    assert rows[0]["model_sha256"] == json.loads(first)["artifacts"]["model"]["sha256"]
+    assert rows[1]["commit"] == git(repo, "rev-parse", "main").strip()
+    assert rows[0]["when"] <= rows[1]["when"]
+    table = run("models", "history")
+    assert table.exit_code == 0 and "run-1" in table.output and "run-2" in table.output
+
+    rolled = run("models", "rollback", "--reason", "live PR-AUC fell below the gate")
+    assert rolled.exit_code == 0, rolled.output
+    record = host.get(3)
+    assert (record.status, record.branch, record.labels) == (
+        "open",
+        "model-rollback/crashed",
+        ["rollback"],
+    )
+    assert git(repo, "show", f"model-rollback/crashed:{REF}") == first  # byte for byte
+    assert (repo / REF).read_text() == second  # nothing merged
+    assert "live PR-AUC fell below the gate" in record.description
+    assert "| ROC-AUC | 0.8400 | 0.8800 | +0.0400 |" in record.description
+
+    assert run("models", "approve", "3").exit_code == 0
+    assert (repo / REF).read_text() == first
+    assert run("models", "verify", "--reference", str(repo / REF)).exit_code == 0
+    rows = json.loads(run("models", "history", "--json").stdout)
+    assert [(r["run_id"], r["proposal_id"], r["kind"]) for r in rows][-1] == (
+        "run-1",
+        "3",
+        "rollback",
+    )
+
+    again = run("models", "rollback", "--to", "run-2", "--reason", "back again")
+    assert again.exit_code == 0, again.output
+    assert git(repo, "show", f"model-rollback/crashed:{REF}") == second
+
+
+def test_rollback_errors(env: dict[str, Path]) -> None:
+    host = LocalGitHost.from_settings(load_settings())
+    nothing = run("models", "rollback")
+    assert nothing.exit_code == 4
+    assert "no model is promoted" in nothing.stderr
+    assert json.loads(run("models", "history", "--json").stdout) == []
+
+    promote(host, LocalLake(env["home"] / "lake"), "run-1", 0.88)
+    alone = run("models", "rollback")
+    assert alone.exit_code == 4 and "only model ever promoted" in alone.stderr
+    unknown = run("models", "rollback", "--to", "run-9")
+    assert unknown.exit_code == 4 and "run-1" in unknown.stderr
+    assert host.list_proposals("open") == []

@@ -7,8 +7,10 @@ What it serves (all under ``/api/v4``, ``PRIVATE-TOKEN`` header required):
 * ``projects/:id`` (numeric id or URL-encoded ``group%2Fname``), ``user``, ``version``
 * ``repository/files/:path`` GET/HEAD/POST/PUT/DELETE and ``…/raw``
 * ``repository/branches`` list/create, ``repository/branches/:name`` get/delete
-* ``repository/commits`` list/create (actions create/update/delete/move, ``start_branch``,
-  ``start_sha``, ``force``), ``repository/commits/:sha``, ``repository/compare``
+* ``repository/commits`` list (newest first; ``ref_name``, and ``path`` with git's default
+  history simplification) and create (actions create/update/delete/move, ``start_branch``,
+  ``start_sha``, ``force``), ``repository/commits/:sha``, ``…/:sha/merge_requests`` (the merge
+  requests that contained the commit or merged as it), ``repository/compare``
 * ``merge_requests`` list (state/source_branch/target_branch/labels filters) and create,
   ``merge_requests/:iid`` get/PUT (title, description, labels, target_branch,
   ``state_event=close|reopen``), ``…/merge`` (applies the source branch's changes onto the
@@ -118,6 +120,7 @@ class MergeRequest:
     merged_at: str | None = None
     closed_at: str | None = None
     merge_commit_sha: str | None = None
+    commit_shas: list[str] = field(default_factory=list)  # the source's commits, kept at merge
     notes: list[dict[str, Any]] = field(default_factory=list)
     approved_by: list[dict[str, Any]] = field(default_factory=list)
 
@@ -418,6 +421,7 @@ class FakeGitLab:
             ("GET", f"{p}/repository/commits", self.list_commits),
             ("POST", f"{p}/repository/commits", self.create_commit),
             ("GET", f"{p}/repository/commits/:sha", self.get_commit),
+            ("GET", f"{p}/repository/commits/:sha/merge_requests", self.commit_mrs),
             ("GET", f"{p}/repository/compare", self.compare),
             ("GET", f"{p}/merge_requests", self.list_mrs),
             ("POST", f"{p}/merge_requests", self.create_mr),
@@ -795,8 +799,49 @@ class FakeGitLab:
 
     def list_commits(self, request: Request, data: dict[str, Any], project: Project) -> Response:
         head = self._commit_of(project, data.get("ref_name") or project.default_branch)
-        chain = [project.commits[sha].as_json() for sha in self._ancestors(project, head.id)]
-        return _paginate(request, data, chain)
+        path = data.get("path")
+        shas = (
+            self._path_history(project, head.id, path)
+            if path
+            else self._ancestors(project, head.id)
+        )
+        order = {sha: n for n, sha in enumerate(project.commits)}  # creation order
+        shas.sort(key=order.__getitem__, reverse=True)
+        return _paginate(request, data, [project.commits[sha].as_json() for sha in shas])
+
+    @staticmethod
+    def _path_history(project: Project, head: str, path: str) -> list[str]:
+        """Commits that changed ``path``, with git log's default simplification: a commit
+        whose ``path`` equals a parent's is not listed and only that parent is followed."""
+        listed: list[str] = []
+        seen: set[str] = set()
+        queue = [head]
+        while queue:
+            sha = queue.pop()
+            if sha in seen:
+                continue
+            seen.add(sha)
+            commit = project.commits[sha]
+            value = commit.tree.get(path)
+            same = [p for p in commit.parent_ids if project.commits[p].tree.get(path) == value]
+            if same:
+                queue.append(same[0])
+                continue
+            if commit.parent_ids or value is not None:
+                listed.append(sha)
+            queue.extend(commit.parent_ids)
+        return listed
+
+    def commit_mrs(
+        self, request: Request, data: dict[str, Any], project: Project, sha: str
+    ) -> Response:
+        commit = self._commit_of(project, sha)
+        items = [
+            self._mr_json(project, mr, request)
+            for mr in sorted(project.merge_requests.values(), key=lambda m: m.iid)
+            if commit.id in self._mr_commit_shas(project, mr) or mr.merge_commit_sha == commit.id
+        ]
+        return _paginate(request, data, items)
 
     def get_commit(
         self, request: Request, data: dict[str, Any], project: Project, sha: str
@@ -948,6 +993,7 @@ class FakeGitLab:
             f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n{mr.title}\n\n"
             f"See merge request {project.path_with_namespace}!{mr.iid}"
         )
+        mr.commit_shas = self._mr_commit_shas(project, mr)
         merge = self._new_commit(project, [target, source], message, tree)
         project.branches[mr.target_branch] = merge.id
         mr.state, mr.merged_at, mr.merge_commit_sha = "merged", _now(), merge.id
@@ -996,17 +1042,19 @@ class FakeGitLab:
         self, request: Request, data: dict[str, Any], project: Project, iid: str
     ) -> Response:
         mr = self._mr(project, iid)
+        items = [project.commits[sha].as_json() for sha in self._mr_commit_shas(project, mr)]
+        return _paginate(request, data, items)
+
+    def _mr_commit_shas(self, project: Project, mr: MergeRequest) -> list[str]:
+        """The source branch's commits not on the target (kept as they were once merged)."""
+        if mr.state == "merged":
+            return list(mr.commit_shas)
         source = project.branches.get(mr.source_branch)
         target = project.branches.get(mr.target_branch)
         if source is None or target is None:
-            return _paginate(request, data, [])
+            return []
         reachable = set(self._ancestors(project, target))
-        items = [
-            project.commits[sha].as_json()
-            for sha in self._ancestors(project, source)
-            if sha not in reachable
-        ]
-        return _paginate(request, data, items)
+        return [sha for sha in self._ancestors(project, source) if sha not in reachable]
 
     def get_approvals(
         self, request: Request, data: dict[str, Any], project: Project, iid: str

@@ -3,36 +3,21 @@
 ``propose`` makes the bot branch exactly "target branch + one commit changing the proposed
 files" and keeps a single open merge request from it: created when none is open, otherwise
 updated in place; leftover duplicates are closed with a note; identical content opens nothing.
-
-Every HTTP request python-gitlab makes goes through :meth:`_RetryingGitlab.http_request`,
-which retries transient failures (5xx, connection errors, timeouts) with exponential backoff
-(tenacity). 401/403/404 and other 4xx fail at once. Errors are translated into
-:class:`~crashed.errors.ServiceError` / :class:`~crashed.errors.NotFoundError` messages that
-name the GitLab URL, the project and the status, and never the token.
+``history`` reads the target branch's commits that changed a file, each with the merge request
+that merged it. Retries and token-free errors live in :mod:`crashed.adapters.gitlab_client`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import quote
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import gitlab
-import requests
-from gitlab import const as gitlab_const
 from gitlab.exceptions import GitlabError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
-from crashed.errors import ConfigError, CrashedError, NotFoundError, ServiceError
-from crashed.ports import Proposal, ProposalResult, proposal_changes
+from crashed.adapters.gitlab_client import ErrorTranslator, RetryingGitlab
+from crashed.errors import ConfigError, NotFoundError
+from crashed.ports import FileRevision, Proposal, ProposalResult, proposal_changes
 
 if TYPE_CHECKING:
     from gitlab.v4.objects import Project, ProjectMergeRequest
@@ -40,93 +25,6 @@ if TYPE_CHECKING:
     from crashed.settings import Settings
 
 log = logging.getLogger(__name__)
-
-_TRANSIENT_STATUS = frozenset(gitlab_const.RETRYABLE_TRANSIENT_ERROR_CODES)
-_NETWORK_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
-_DEFAULT_PROPOSAL_TARGET = Proposal.__dataclass_fields__["target_branch"].default
-
-
-def _is_transient(error: BaseException) -> bool:
-    """5xx (incl. Cloudflare's 52x), GitLab's "Resource lock" 409, connection errors, timeouts."""
-    if isinstance(error, _NETWORK_ERRORS):
-        return True
-    if isinstance(error, GitlabError):
-        code = error.response_code
-        if code in _TRANSIENT_STATUS:
-            return True
-        return code == 409 and "resource lock" in str(error.error_message).lower()
-    return False
-
-
-class _RetryingGitlab(gitlab.Gitlab):
-    """A python-gitlab client whose every HTTP request is retried by tenacity.
-
-    python-gitlab's own ``retry_transient_errors`` is turned off: its backoff is fixed
-    (0.1 s × 2ⁿ) and its retry count can only be set per call, not per client. Retrying at this
-    one choke point covers every call (including pagination) with a configurable count and
-    backoff, and is testable with a fake server. 429 stays with python-gitlab
-    (``obey_rate_limit``, honouring ``Retry-After``), capped at the same count.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        private_token: str,
-        timeout: float,
-        retries: int,
-        backoff: float,
-        max_backoff: float,
-        scrub: Callable[[str], str],
-    ) -> None:
-        super().__init__(
-            url,
-            private_token=private_token,
-            timeout=timeout,
-            retry_transient_errors=False,
-            keep_base_url=True,
-            user_agent="crashed (python-gitlab)",
-        )
-        self._crashed_retries = retries
-        self._crashed_backoff = backoff
-        self._crashed_max_backoff = max_backoff
-        self._crashed_scrub = scrub
-
-    def http_request(self, verb: str, path: str, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs["retry_transient_errors"] = False
-        kwargs.setdefault("max_retries", self._crashed_retries)
-        retrying = Retrying(
-            stop=stop_after_attempt(self._crashed_retries + 1),
-            wait=wait_exponential(multiplier=self._crashed_backoff, max=self._crashed_max_backoff),
-            retry=retry_if_exception(_is_transient),
-            before_sleep=self._log_retry(verb, path),
-            reraise=True,
-        )
-        return retrying(super().http_request, verb, path, *args, **kwargs)
-
-    def _log_retry(self, verb: str, path: str) -> Callable[[RetryCallState], None]:
-        def before_sleep(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            if isinstance(error, GitlabError) and error.response_code is not None:
-                reason = f"HTTP {error.response_code}"
-            else:
-                reason = type(error).__name__
-            wait = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "GitLab %s %s failed (%s); retry %d/%d in %.1fs",
-                verb.upper(),
-                self._crashed_scrub(path.split("?", 1)[0]),
-                reason,
-                state.attempt_number,
-                self._crashed_retries,
-                wait,
-            )
-
-        return before_sleep
 
 
 class GitLabHost:
@@ -158,15 +56,15 @@ class GitLabHost:
         self.project = project.strip()
         self.target_branch = target_branch
         self.retries = retries
-        self._token = token
-        self._client = _RetryingGitlab(
+        self._translate = ErrorTranslator(self.url, self.project, token, retries)
+        self._client = RetryingGitlab(
             self.url,
             private_token=token,
             timeout=timeout,
             retries=retries,
             backoff=backoff,
             max_backoff=max_backoff,
-            scrub=self._scrub,
+            scrub=self._translate.scrub,
         )
         self._project_obj: Project | None = None
 
@@ -201,23 +99,46 @@ class GitLabHost:
     def read_file(self, path: str, ref: str | None = None) -> str | None:
         """The file's content on ``ref`` (default: the target branch), ``None`` if absent."""
         ref = ref or self.target_branch
-        with self._errors(f"reading {path} at {ref}"):
+        with self._translate.errors(f"reading {path} at {ref}"):
             return self._read(self._project(), path, ref)
 
     def propose(self, proposal: Proposal) -> ProposalResult:
         """Reset the bot branch, commit the changes, and open or update its single open MR."""
-        target = self._target_of(proposal)
+        target = proposal.target_branch or self.target_branch
         changes = proposal_changes(proposal, target)
-        with self._errors(f"proposing {proposal.branch} → {target}"):
+        with self._translate.errors(f"proposing {proposal.branch} → {target}"):
             return self._propose(proposal, target, changes)
 
-    # ------------------------------------------------------------------ internals
+    def history(self, path: str) -> list[FileRevision]:
+        """Commits on the target branch that changed ``path``, oldest first, each with the
+        merge request that merged it (``commit.merge_requests()``)."""
+        target = self.target_branch
+        with self._translate.errors(f"reading the history of {path} on {target}"):
+            project = self._project()
+            self._head(project, target)  # a missing branch is a clear NotFoundError
+            commits = project.commits.list(path=path, ref_name=target, get_all=True)
+            revisions = []
+            for commit in reversed(commits):  # GitLab lists newest first
+                merged = [
+                    mr
+                    for mr in commit.merge_requests()
+                    if mr.get("state") == "merged" and mr.get("target_branch") == target
+                ]
+                mr: dict[str, Any] = merged[0] if merged else {}
+                revisions.append(
+                    FileRevision(
+                        commit=commit.id,
+                        committed_at=commit.committed_date,
+                        title=commit.title,
+                        content=self._read(project, path, commit.id),
+                        proposal_id=str(mr.get("iid", "")),
+                        proposal_url=mr.get("web_url", ""),
+                        merged_at=mr.get("merged_at"),
+                    )
+                )
+            return revisions
 
-    def _target_of(self, proposal: Proposal) -> str:
-        """A proposal naming a non-default target wins; otherwise ``GITLAB_TARGET_BRANCH``."""
-        if proposal.target_branch and proposal.target_branch != _DEFAULT_PROPOSAL_TARGET:
-            return proposal.target_branch
-        return self.target_branch
+    # ------------------------------------------------------------------ internals
 
     def _project(self) -> Project:
         if self._project_obj is None:
@@ -233,7 +154,7 @@ class GitLabHost:
                 return None
             if error.response_code == 404:
                 raise NotFoundError(
-                    self._scrub(
+                    self._translate.scrub(
                         f"ref {ref!r} not found in GitLab project {self.project!r} at {self.url} "
                         f"(404: {error.error_message})"
                     )
@@ -241,19 +162,23 @@ class GitLabHost:
             raise
         return data.decode("utf-8") if isinstance(data, bytes) else str(data)
 
+    def _head(self, project: Project, branch: str) -> str:
+        """The commit id at the tip of ``branch``; :class:`NotFoundError` if it is missing."""
+        try:
+            return str(project.branches.get(branch).commit["id"])
+        except GitlabError as error:
+            if error.response_code == 404:
+                raise NotFoundError(
+                    f"target branch {branch!r} not found in GitLab project {self.project!r} "
+                    f"at {self.url} (check GITLAB_TARGET_BRANCH)"
+                ) from None
+            raise
+
     def _propose(self, proposal: Proposal, target: str, changes: dict[str, str]) -> ProposalResult:
         project = self._project()
         branch = proposal.branch
         labels = [label for label in proposal.labels if label]
-        try:
-            target_head: str = project.branches.get(target).commit["id"]
-        except GitlabError as error:
-            if error.response_code == 404:
-                raise NotFoundError(
-                    f"target branch {target!r} not found in GitLab project {self.project!r} "
-                    f"at {self.url} (check GITLAB_TARGET_BRANCH)"
-                ) from None
-            raise
+        target_head = self._head(project, target)
         on_target = {path: self._read(project, path, target_head) for path in changes}
 
         open_mrs = self._open_mrs(project, branch)
@@ -452,67 +377,3 @@ class GitLabHost:
             setattr(mr, key, value)
         mr.save()
         return True
-
-    # ------------------------------------------------------------------ errors
-
-    def _scrub(self, text: str) -> str:
-        """``text`` with the token (raw or URL-encoded) replaced by ``***``."""
-        for secret in {self._token, quote(self._token, safe="")}:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
-    @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        """Translate python-gitlab and requests failures into one clear, token-free line."""
-        try:
-            yield
-        except CrashedError as error:
-            error.message = self._scrub(error.message)
-            error.args = (error.message,)
-            raise
-        except GitlabError as error:
-            self._raise_http(error, action)
-        except requests.RequestException as error:
-            detail = self._scrub(str(error))[:300]
-            raise ServiceError(
-                f"GitLab at {self.url} is unreachable while {action} for project "
-                f"{self.project!r} (gave up after {self.retries + 1} attempts): "
-                f"{type(error).__name__}: {detail}"
-            ) from None
-
-    def _raise_http(self, error: GitlabError, action: str) -> NoReturn:
-        code = error.response_code
-        detail = self._scrub(str(error.error_message))[:300]
-        where = f"GitLab at {self.url}, project {self.project!r}"
-        if code == 401:
-            message = (
-                f"{where}: 401 Unauthorized while {action}: the token was rejected "
-                "(check GITLAB_TOKEN: expired, revoked, or for another GitLab instance)"
-            )
-            raise ServiceError(self._scrub(message)) from None
-        if code == 403:
-            message = (
-                f"{where}: 403 Forbidden while {action}: the token needs the api scope and at "
-                f"least the Developer role ({detail})"
-            )
-            raise ServiceError(self._scrub(message)) from None
-        if code == 404:
-            if "project" in detail.lower():
-                message = (
-                    f"{where}: 404 project not found while {action} (check GITLAB_PROJECT, "
-                    "and that the token's user can see the project)"
-                )
-            else:
-                message = f"{where}: 404 not found while {action} ({detail})"
-            raise NotFoundError(self._scrub(message)) from None
-        if code is None:
-            message = f"{where}: {type(error).__name__} while {action}: {detail}"
-        elif code in _TRANSIENT_STATUS:
-            message = (
-                f"{where}: HTTP {code} while {action}, still failing after "
-                f"{self.retries + 1} attempts ({detail})"
-            )
-        else:
-            message = f"{where}: HTTP {code} while {action} ({detail})"
-        raise ServiceError(self._scrub(message)) from None

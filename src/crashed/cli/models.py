@@ -1,4 +1,6 @@
-"""`crashed models`: show and verify the promoted model; review local model-update proposals."""
+"""`crashed models`: show and verify the promoted model, its promotion history and rollback;
+review local proposals. The Git host always comes from the composition root (``app.adapters``).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +10,15 @@ from typing import TYPE_CHECKING
 
 import click
 
+from crashed.adapters.local_proposals import STATUSES
 from crashed.cli.context import AppContext
 
 if TYPE_CHECKING:
-    from crashed.adapters.local_githost import LocalGitHost, ProposalRecord
+    from crashed.adapters.local_githost import LocalGitHost
+    from crashed.adapters.local_proposals import ProposalRecord
     from crashed.core.reference import PromotedReference, Window
 
 pass_app = click.make_pass_decorator(AppContext)
-
-_STATUSES = ("open", "merged", "rejected", "superseded")
 
 
 def _reference_option(func):  # type: ignore[no-untyped-def]
@@ -132,7 +134,7 @@ def verify(ctx: click.Context, app: AppContext, reference_path: Path | None) -> 
 
 @models.command()
 @click.option(
-    "--status", type=click.Choice(_STATUSES), default=None, help="Only proposals with this status."
+    "--status", type=click.Choice(STATUSES), default=None, help="Only proposals with this status."
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON list (every field but the description)."
@@ -213,6 +215,77 @@ def reject(app: AppContext, proposal_id: str) -> None:
     click.echo(f"rejected proposal #{record.id}; {record.target_branch} is unchanged")
     if not host.has_branch(record.branch):
         click.echo(f"deleted branch {record.branch}")
+
+
+@models.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, oldest first.")
+@pass_app
+def history(app: AppContext, as_json: bool) -> None:
+    """Every promotion on the target branch, oldest first, read from Git history.
+
+    One row per commit that changed model-reference.json to a promoted model: when, run,
+    promotion or rollback, the proposal/merge request that merged it, ROC-AUC, PR-AUC and the
+    model's sha256.
+    """
+    from crashed.promotion.rollback import promotion_history
+
+    rows = promotion_history(app.adapters.git_host)
+    if as_json:
+        click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
+        return
+    if not rows:
+        click.echo(f"no model has been promoted on {app.settings.gitlab_target_branch} yet")
+        return
+    click.echo(
+        f"{'when':<25}  {'run':<28}  {'kind':<9}  {'proposal':>8}  {'roc_auc':>7}  "
+        f"{'pr_auc':>7}  {'model sha256':<12}  commit"
+    )
+    for row in rows:
+        m = row.reference.metrics
+        click.echo(
+            f"{row.when:<25}  {row.run_id:<28}  {row.kind:<9}  {row.proposal_id or '-':>8}  "
+            f"{_metric(m.roc_auc):>7}  {_metric(m.pr_auc):>7}  {row.model_sha256[:12]}  "
+            f"{row.commit[:12]}"
+        )
+
+
+def _metric(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+@models.command()
+@click.option(
+    "--to",
+    "to_run_id",
+    metavar="RUN_ID",
+    default=None,
+    help="Run to restore [default: the model promoted before the current one].",
+)
+@click.option(
+    "--reason",
+    default="Manual rollback (crashed models rollback).",
+    show_default=True,
+    help="Why: goes into the proposal's description.",
+)
+@pass_app
+def rollback(app: AppContext, to_run_id: str | None, reason: str) -> None:
+    """Propose restoring an earlier model-reference.json; reviewed like any update, never merged."""
+    from crashed.promotion.rollback import propose_rollback
+
+    result = propose_rollback(
+        app.adapters.git_host, app.settings, reason=reason, to_run_id=to_run_id
+    )
+    extra = result.extra
+    click.echo(f"rollback proposal {result.action}: {result.id} {result.url}")
+    click.echo(
+        f"restores run {extra['restored_run_id']} (commit {extra['restored_commit'][:12]}) "
+        f"in place of {extra['current_run_id']}, on branch {result.branch}"
+    )
+    if app.settings.git_host_kind == "local" and result.id:
+        click.echo(
+            f"review: crashed models review {result.id}    "
+            f"approve: crashed models approve {result.id}"
+        )
 
 
 def _local_host(app: AppContext) -> LocalGitHost:

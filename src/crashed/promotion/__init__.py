@@ -1,0 +1,1 @@
+"""Promotion history and rollback over a Git host handed in (CLI and monitor alike)."""
