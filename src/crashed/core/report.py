@@ -5,9 +5,22 @@ Plain Markdown tables only: no images, no links that can rot (cml#1478).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from crashed.core.evaluation import DriftFinding, Evaluation
 from crashed.core.reference import PromotedReference, artifact_items
+
+
+@dataclass(frozen=True)
+class DataFindings:
+    """What the report shows about the data and the fit besides the evaluation."""
+
+    warnings: Sequence[str] = ()
+    drift: Sequence[DriftFinding] = ()
+    importance: Sequence[tuple[str, float]] = ()
+    best_rounds: int | None = None
 
 _ROWS = (
     ("roc_auc", "ROC-AUC", True),
@@ -46,20 +59,19 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def render_report(
     reference: PromotedReference,
-    evaluation: dict[str, Any],
-    validation: dict[str, Any],
-    training: dict[str, Any],
+    evaluation: Evaluation,
+    findings: DataFindings,
     decision_note: str,
 ) -> str:
     """Markdown for reviewers: metrics vs production, gate rules, data, findings, lineage."""
-    candidate = evaluation["candidate"]["overall"]
-    production = (evaluation.get("production") or {}).get("overall")
-    gate = evaluation["gate"]
+    candidate = evaluation.candidate.overall
+    production = evaluation.production.overall if evaluation.production else None
+    gate = evaluation.gate
     lineage = reference.lineage
     out: list[str] = [
         f"## Model update: `{reference.model.name}` from run `{reference.model.run_id}`",
         "",
-        f"**Gate: {'PASSED' if gate['passed'] else 'FAILED'}.** {decision_note}",
+        f"**Gate: {'PASSED' if gate.passed else 'FAILED'}.** {decision_note}",
         "",
         "### Validation metrics",
         "",
@@ -69,24 +81,22 @@ def render_report(
         f"{lineage.validation_window.positives} alcohol-related).",
         "",
     ]
-    prod_name = (
-        f"production (`{evaluation.get('production_run_id')}`)" if production else "production"
-    )
+    prod_name = f"production (`{evaluation.production_run_id}`)" if production else "production"
     rows = []
     for key, label, higher in _ROWS:
-        cand = candidate.get(key)
-        prod = production.get(key) if production else None
+        cand = getattr(candidate, key)
+        prod = getattr(production, key) if production else None
         rows.append([label, _num(cand), _num(prod), _delta(cand, prod, higher)])
     out += _table(["metric", "candidate", prod_name, "Δ"], rows)
     if production:
         out += ["", "_Δ = candidate − production; ▲ the candidate is better, ▼ worse._"]
-    if not production:
-        note = evaluation.get("production_error") or "no model has been promoted yet"
+    else:
+        note = evaluation.production_error or "no model has been promoted yet"
         out += ["", f"_Production: {note}._"]
     out += ["", "### Gate rules", ""]
     out += _table(
         ["rule", "result", "numbers"],
-        [[r["name"], "✅ pass" if r["passed"] else "❌ fail", r["detail"]] for r in gate["rules"]],
+        [[r.name, "✅ pass" if r.passed else "❌ fail", r.detail] for r in gate.rules],
     )
     out += ["", "### Data", ""]
     out += _table(
@@ -107,16 +117,14 @@ def render_report(
         ],
     )
     out += ["", "### Validation and drift findings", ""]
-    warnings = validation.get("warnings") or []
-    out += [f"- {w}" for w in warnings] or ["- no data warnings"]
-    drift = validation.get("drift") or []
-    if drift:
+    out += [f"- {w}" for w in findings.warnings] or ["- no data warnings"]
+    if findings.drift:
         out += [""]
         out += _table(
             ["feature", "PSI vs production data", "level", "new values"],
             [
-                [d["feature"], f"{d['psi']:.4f}", d["level"], ", ".join(d["new_values"]) or "—"]
-                for d in drift
+                [d.feature, f"{d.psi:.4f}", d.level, ", ".join(d.new_values) or "—"]
+                for d in findings.drift
             ],
         )
     else:
@@ -124,20 +132,20 @@ def render_report(
     out += ["", "### Most important features (share of total gain)", ""]
     out += _table(
         ["feature", "share"],
-        [[name, f"{share:.1%}"] for name, share in training.get("importance", [])[:10]],
+        [[name, f"{share:.1%}"] for name, share in findings.importance[:10]],
     )
-    for feature, segments in evaluation["candidate"].get("segments", {}).items():
+    for feature, segments in evaluation.candidate.segments.items():
         out += ["", f"### Candidate by `{feature}`", ""]
         out += _table(
             ["segment", "crashes", "alcohol-related", "ROC-AUC", "PR-AUC", "recall"],
             [
                 [
-                    s["segment"],
-                    str(s["rows"]),
-                    str(s["positives"]),
-                    _num(s["roc_auc"], 3),
-                    _num(s["pr_auc"], 3),
-                    _num(s["recall"], 3),
+                    s.segment,
+                    str(s.rows),
+                    str(s.positives),
+                    _num(s.roc_auc, 3),
+                    _num(s.pr_auc, 3),
+                    _num(s.recall, 3),
                 ]
                 for s in segments
             ],
@@ -151,7 +159,7 @@ def render_report(
             ["image", f"`{lineage.image}`"],
             ["code commit", f"`{lineage.git_commit}`"],
             ["platform", lineage.platform],
-            ["boosting rounds", str(training.get("best_rounds", "n/a"))],
+            ["boosting rounds", _num(findings.best_rounds)],
             ["created", reference.model.created_at],
         ],
     )

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from crashed.core.evaluation import DriftFinding, Evaluation
 from crashed.core.gate import GateRules, decide
 from crashed.core.reference import PromotedReference
-from crashed.core.report import render_report
+from crashed.core.report import DataFindings, render_report
 
 
 def artifact(name: str) -> dict[str, Any]:
@@ -86,6 +87,9 @@ CANDIDATE = {
     "recall": 0.40,
     "f1": 0.3077,
     "threshold": 0.31,
+    "true_positives": 35,
+    "false_positives": 105,
+    "false_negatives": 53,
 }
 PRODUCTION = {
     "rows": 2683,
@@ -98,6 +102,9 @@ PRODUCTION = {
     "recall": 0.45,
     "f1": 0.2769,
     "threshold": 0.28,
+    "true_positives": 40,
+    "false_positives": 160,
+    "false_negatives": 48,
 }
 SEGMENTS = {
     "day_of_week": [
@@ -123,25 +130,29 @@ SEGMENTS = {
 }
 
 
-def evaluation(production: dict[str, Any] | None) -> dict[str, Any]:
+def evaluation(production: dict[str, Any] | None, error: str | None = None) -> Evaluation:
     gate = decide(CANDIDATE, production, GateRules())
-    return {
-        "candidate": {"overall": CANDIDATE, "segments": SEGMENTS},
-        "production": {"overall": production, "segments": {}} if production else None,
-        "production_run_id": "run-41" if production else None,
-        "production_error": None,
-        "gate": gate.as_dict(),
-    }
+    return Evaluation.model_validate(
+        {
+            "candidate": {"overall": CANDIDATE, "segments": SEGMENTS},
+            "production": {"overall": production, "segments": {}} if production else None,
+            "production_run_id": "run-41" if production else None,
+            "production_error": error,
+            "gate": gate,
+            "window": {"start": "2018-10-01", "end": "2018-12-31", "rows": 2683, "positives": 88},
+        }
+    )
 
 
-VALIDATION = {
-    "warnings": ["light_condition is null on 6.7 % of rows"],
-    "drift": [
-        {"feature": "day_of_week", "psi": 0.0123, "level": "ok", "new_values": []},
-        {"feature": "speed_zone", "psi": 0.3, "level": "alert", "new_values": ["110 km/hr", "a|b"]},
+FINDINGS = DataFindings(
+    warnings=["light_condition is null on 6.7 % of rows"],
+    drift=[
+        DriftFinding(feature="day_of_week", psi=0.0123, level="ok", new_values=[]),
+        DriftFinding(feature="speed_zone", psi=0.3, level="alert", new_values=["110 km/hr", "a|b"]),
     ],
-}
-TRAINING = {"importance": [("hour", 0.41), ("males", 0.2)], "best_rounds": 321}
+    importance=[("hour", 0.41), ("males", 0.2)],
+    best_rounds=321,
+)
 
 
 @pytest.fixture
@@ -149,8 +160,7 @@ def report() -> str:
     return render_report(
         reference(with_report=True),
         evaluation(PRODUCTION),
-        VALIDATION,
-        TRAINING,
+        FINDINGS,
         "Every gate rule passed.",
     )
 
@@ -190,22 +200,22 @@ def test_each_gate_rule_with_pass_or_fail(report: str) -> None:
 
 def test_failing_rules_are_marked(report: str) -> None:
     worse = PRODUCTION | {"roc_auc": 0.95}
-    text = render_report(reference(), evaluation(worse), VALIDATION, TRAINING, "Not proposed.")
+    text = render_report(reference(), evaluation(worse), FINDINGS, "Not proposed.")
     assert "**Gate: FAILED.** Not proposed." in text
     assert table_row(text, "ROC-AUC no worse than production")[1] == "❌ fail"
     assert table_row(text, "enough validation positives")[1] == "✅ pass"
 
 
 def test_first_model_without_production() -> None:
-    text = render_report(reference(), evaluation(None), VALIDATION, TRAINING, "First model.")
+    text = render_report(reference(), evaluation(None), FINDINGS, "First model.")
     assert table_row(text, "ROC-AUC") == ["ROC-AUC", "0.8612", "n/a", ""]
     assert "_Production: no model has been promoted yet._" in text
     assert table_row(text, "no regression vs production")[1] == "✅ pass"
 
 
 def test_production_error_is_shown() -> None:
-    data = evaluation(None) | {"production_error": "checksum mismatch for model"}
-    text = render_report(reference(), data, VALIDATION, TRAINING, "")
+    data = evaluation(None, error="checksum mismatch for model")
+    text = render_report(reference(), data, FINDINGS, "")
     assert "_Production: checksum mismatch for model._" in text
 
 
@@ -237,7 +247,7 @@ def test_findings_and_drift(report: str) -> None:
         "110 km/hr, a\\|b",
     ]  # pipe escaped
     assert table_row(report, "day_of_week")[3] == "—"
-    no_findings = render_report(reference(), evaluation(None), {}, {}, "")
+    no_findings = render_report(reference(), evaluation(None), DataFindings(), "")
     assert "- no data warnings" in no_findings
     assert "_No drift computed" in no_findings
 
@@ -256,7 +266,7 @@ def test_importance_segments_and_lineage(report: str) -> None:
 @pytest.mark.parametrize("with_report", [False, True])
 def test_artifacts_with_sha256(with_report: bool) -> None:
     ref = reference(with_report)
-    text = render_report(ref, evaluation(PRODUCTION), VALIDATION, TRAINING, "")
+    text = render_report(ref, evaluation(PRODUCTION), FINDINGS, "")
     section = text.split("### Artifacts")[1].split("###")[0]
     names = ["model", "distributions", "metrics"] + (["report"] if with_report else [])
     for name in names:

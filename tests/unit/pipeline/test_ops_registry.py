@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from crashed.pipeline.contracts import INPUTS, OUTPUTS
 from crashed.pipeline.ops.registry import OPS, op_function
 from crashed.pipeline.spec import CRASHED_PIPELINE
 
@@ -17,10 +18,14 @@ def test_registry_matches_the_declared_ops() -> None:
 
 
 @pytest.mark.parametrize("op", CRASHED_PIPELINE.ops, ids=lambda op: op.name)
-def test_op_signature_matches_its_declared_inputs(op) -> None:  # type: ignore[no-untyped-def]
-    parameters = list(inspect.signature(op_function(op.name)).parameters)
-    assert parameters[0] == "ctx"
-    assert set(parameters[1:]) == set(op.inputs) - {"run_id", "run_date"}
+def test_each_op_takes_its_input_model_and_returns_its_output_model(op) -> None:  # type: ignore[no-untyped-def]
+    signature = inspect.signature(op_function(op.name), eval_str=True)
+    assert list(signature.parameters) == ["ctx", "inp"]
+    assert signature.parameters["inp"].annotation is INPUTS[op.name]
+    assert signature.return_annotation is OUTPUTS[op.name]
+    # The input model holds exactly the declared inputs: run id/date, parameters, upstream.
+    fields = {f.alias or name for name, f in INPUTS[op.name].model_fields.items()}
+    assert fields == set(op.inputs)
 
 
 def test_unknown_op_is_a_key_error() -> None:

@@ -1,9 +1,9 @@
-"""The pipeline's ops: plain functions taking an :class:`OpContext` and plain string inputs.
+"""The pipeline's ops: ``op(ctx, inp: <Op>Input) -> <Op>Output`` (see ``pipeline.contracts``).
 
-Each returns its manifest (a JSON-able dict), which the runner stores in the lake; the URI of
-that manifest is the op's single output.
+The runner stores each output model's JSON in the lake; the URI of that manifest is the op's
+single output.
 """
 
-from crashed.pipeline.ops.registry import OPS, run_op
+from crashed.pipeline.ops.registry import OPS, run_in_process, run_op
 
-__all__ = ["OPS", "run_op"]
+__all__ = ["OPS", "run_in_process", "run_op"]

@@ -1,41 +1,37 @@
-"""What every op receives: settings, injected adapters, the run id and run date, lake helpers."""
+"""What every op receives besides its input model: settings, the ports, the run id, lake helpers."""
 
 from __future__ import annotations
 
 import io
-import json
 import logging
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
+from crashed.core.names import validate_run_id
 from crashed.core.reference import PromotedReference, Reference, parse_reference
-from crashed.errors import InputError
+from crashed.ports import Ports
 from crashed.settings import Settings
-from crashed.wiring import Adapters
+from crashed.verification import fetch_verified
 
 log = logging.getLogger("crashed.pipeline")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 REFERENCE_PATH = "model-reference.json"
 
 
 @dataclass
 class OpContext:
-    """Per-op context. Adapters are built once by the caller and injected here."""
+    """Per-op context. The ports are built once by the caller (the composition root) and
+    handed in; an op never constructs an adapter."""
 
     settings: Settings
-    adapters: Adapters
+    ports: Ports
     run_id: str
-    run_date: str
 
     def __post_init__(self) -> None:
-        if not _RUN_ID.match(self.run_id):
-            raise InputError(f"run_id: {self.run_id!r} is not a valid run id")
+        validate_run_id(self.run_id)
 
     def run_uri(self, name: str) -> str:
         """Working area of this run: ``gs://bucket/<lake_path>/runs/<run_id>/<name>``."""
@@ -45,23 +41,25 @@ class OpContext:
         """Immutable artifact path: ``…/models/<model>/<run_id>/<name>``."""
         return self.settings.lake_uri("models", self.settings.crashed_model_name, self.run_id, name)
 
-    def put_json(self, uri: str, data: Any) -> str:
-        self.adapters.lake.put_bytes(uri, dumps(data).encode(), "application/json")
+    def put_text(self, uri: str, text: str, content_type: str = "application/json") -> str:
+        self.ports.lake.put_bytes(uri, text.encode("utf-8"), content_type)
         return uri
 
-    def get_json(self, uri: str) -> Any:
-        return json.loads(self.adapters.lake.get_bytes(uri))
-
     def get_frame(self, uri: str) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(self.adapters.lake.get_bytes(uri)))
+        return pd.read_parquet(io.BytesIO(self.ports.lake.get_bytes(uri)))
 
     def production_reference(self) -> PromotedReference | None:
         """The reference on the Git host's target branch, when a model has been promoted."""
-        text = self.adapters.git_host.read_file(REFERENCE_PATH)
+        text = self.ports.git_host.read_file(REFERENCE_PATH)
         if text is None:
             return None
         reference: Reference = parse_reference(text, f"{REFERENCE_PATH} (target branch)")
         return reference if isinstance(reference, PromotedReference) else None
+
+    def fetch_production(self, reference: PromotedReference, name: str) -> bytes:
+        """A production artifact, checksum-verified through the local cache."""
+        artifact = getattr(reference.artifacts, name)
+        return fetch_verified(artifact, name, self.ports.lake, self.settings.home / "cache")
 
     @contextmanager
     def step(self, what: str) -> Iterator[None]:
@@ -70,8 +68,3 @@ class OpContext:
         log.info("  %s …", what)
         yield
         log.info("  %s: done in %.2fs", what, time.perf_counter() - started)
-
-
-def dumps(data: Any) -> str:
-    """Stable, readable JSON."""
-    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"

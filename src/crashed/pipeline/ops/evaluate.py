@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import pandas as pd
 
+from crashed.core.evaluation import (
+    ClassificationMetrics,
+    Evaluation,
+    ModelScores,
+    SegmentMetrics,
+    WindowCounts,
+)
 from crashed.core.features import LABEL, SEGMENT_FEATURES
 from crashed.core.gate import GateRules, decide
 from crashed.core.metrics import classification_metrics, segment_metrics
 from crashed.core.model_bundle import ModelBundle, ModelFormatError
 from crashed.errors import CrashedError
+from crashed.pipeline.contracts import EvaluateInput, EvaluateOutput
 from crashed.pipeline.ops.context import OpContext
 from crashed.settings import Settings
-from crashed.verification import fetch_verified
 
 
 def gate_rules(settings: Settings) -> GateRules:
@@ -26,68 +32,75 @@ def gate_rules(settings: Settings) -> GateRules:
     )
 
 
-def evaluate(ctx: OpContext, extract: str, train: str) -> dict[str, Any]:
+def evaluate(ctx: OpContext, inp: EvaluateInput) -> EvaluateOutput:
     """Score both models, compute headline and per-segment metrics, apply the gate rules."""
-    manifest = ctx.get_json(extract)
-    trained = ctx.get_json(train)
-    frame = ctx.get_frame(manifest["validation"]["uri"])
+    window = inp.extract.validation
+    frame = ctx.get_frame(window.uri)
     y = frame[LABEL].astype(int).to_numpy()
-    candidate = ModelBundle.from_bytes(ctx.adapters.lake.get_bytes(trained["model_uri"]))
+    candidate_model = ModelBundle.from_bytes(ctx.ports.lake.get_bytes(inp.train.model_uri))
     with ctx.step(f"score candidate on {len(frame)} validation rows"):
-        p_candidate = candidate.predict_matrix(candidate.encoder.encode_frame(frame))
-    result: dict[str, Any] = {
-        "candidate": _report(frame, y, p_candidate, candidate.threshold),
-        "production": None,
-        "production_run_id": None,
-        "production_error": None,
-    }
-    production_overall: dict[str, Any] | None = None
+        p_candidate = candidate_model.predict_matrix(candidate_model.encoder.encode_frame(frame))
+    candidate = scores(frame, y, p_candidate, candidate_model.threshold)
+    production: ModelScores | None = None
+    production_error: str | None = None
     production_ref = ctx.production_reference()
     if production_ref is not None:
-        result["production_run_id"] = production_ref.model.run_id
         try:
-            data = fetch_verified(
-                production_ref.artifacts.model,
-                "model",
-                ctx.adapters.lake,
-                ctx.settings.home / "cache",
-            )
-            production = ModelBundle.from_bytes(data)
+            production_model = ModelBundle.from_bytes(ctx.fetch_production(production_ref, "model"))
         except (CrashedError, ModelFormatError) as error:
             # Production cannot be scored: the regression rules then fail (never a silent pass).
-            result["production_error"] = str(error)
-            production_overall = {"roc_auc": None, "pr_auc": None}
+            production_error = str(error)
         else:
             with ctx.step(f"score production model {production_ref.model.run_id}"):
-                p_production = production.predict_matrix(production.encoder.encode_frame(frame))
-            result["production"] = _report(frame, y, p_production, production.threshold)
-            production_overall = result["production"]["overall"]
-    decision = decide(result["candidate"]["overall"], production_overall, gate_rules(ctx.settings))
-    result["gate"] = decision.as_dict()
-    result["window"] = {k: manifest["validation"][k] for k in ("start", "end", "rows", "positives")}
-    uri = ctx.put_json(ctx.run_uri("metrics.json"), result)
-    overall = result["candidate"]["overall"]
-    print(
-        f"  candidate ROC-AUC {_f(overall['roc_auc'])}  PR-AUC {_f(overall['pr_auc'])}  "
-        f"precision {overall['precision']:.3f} recall {overall['recall']:.3f} "
-        f"@ {overall['threshold']:.3f}"
+                p_production = production_model.predict_matrix(
+                    production_model.encoder.encode_frame(frame)
+                )
+            production = scores(frame, y, p_production, production_model.threshold)
+    production_overall: dict[str, float | None] | None = None
+    if production is not None:
+        production_overall = production.overall.model_dump()
+    elif production_error is not None:
+        production_overall = {"roc_auc": None, "pr_auc": None}
+    gate = decide(candidate.overall.model_dump(), production_overall, gate_rules(ctx.settings))
+    evaluation = Evaluation(
+        candidate=candidate,
+        production=production,
+        production_run_id=production_ref.model.run_id if production_ref else None,
+        production_error=production_error,
+        gate=gate,
+        window=WindowCounts(
+            start=window.start, end=window.end, rows=window.rows, positives=window.positives
+        ),
     )
-    for rule in decision.rules:
+    uri = ctx.put_text(ctx.run_uri("metrics.json"), evaluation.model_dump_json(indent=2) + "\n")
+    overall = candidate.overall
+    print(
+        f"  candidate ROC-AUC {_f(overall.roc_auc)}  PR-AUC {_f(overall.pr_auc)}  "
+        f"precision {overall.precision:.3f} recall {overall.recall:.3f} "
+        f"@ {overall.threshold:.3f}"
+    )
+    for rule in gate.rules:
         print(f"  gate {'PASS' if rule.passed else 'FAIL'}: {rule.name}: {rule.detail}")
-    return {
-        "metrics_uri": uri,
-        "gate": result["gate"],
-        "candidate": overall,
-        "production": production_overall,
-        "production_run_id": result["production_run_id"],
-    }
+    return EvaluateOutput(
+        metrics_uri=uri,
+        gate=gate,
+        candidate=overall,
+        production=production.overall if production else None,
+        production_run_id=evaluation.production_run_id,
+    )
 
 
-def _report(frame: Any, y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
-    return {
-        "overall": classification_metrics(y, p, threshold),
-        "segments": {f: segment_metrics(frame, y, p, threshold, f) for f in SEGMENT_FEATURES},
-    }
+def scores(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, threshold: float) -> ModelScores:
+    """Overall and per-segment metrics of one model's probabilities ``p``."""
+    return ModelScores(
+        overall=ClassificationMetrics(**classification_metrics(y, p, threshold)),
+        segments={
+            feature: [
+                SegmentMetrics(**row) for row in segment_metrics(frame, y, p, threshold, feature)
+            ]
+            for feature in SEGMENT_FEATURES
+        },
+    )
 
 
 def _f(value: float | None) -> str:

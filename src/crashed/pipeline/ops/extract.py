@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
 
 from crashed.core.features import DATE, LABEL
-from crashed.core.windows import Windows, parse_run_date, resolve_windows
+from crashed.core.windows import parse_run_date, resolve_windows
 from crashed.errors import InputError
+from crashed.pipeline.contracts import ExtractInput, ExtractOutput, WindowExport
 from crashed.pipeline.ops.context import OpContext
 
 SOURCE_TABLE = "crashes_raw"
@@ -19,18 +20,16 @@ COUNT_SQL = (
 )
 
 
-def extract(
-    ctx: OpContext,
-    train_start: str = "",
-    train_end: str = "",
-    validation_start: str = "",
-    validation_end: str = "",
-) -> dict[str, Any]:
+def extract(ctx: OpContext, inp: ExtractInput) -> ExtractOutput:
     """Resolve the windows, materialise both as warehouse tables and Parquet files in the lake."""
     windows = resolve_windows(
-        parse_run_date(ctx.run_date), train_start, train_end, validation_start, validation_end
+        parse_run_date(inp.run_date),
+        inp.train_start,
+        inp.train_end,
+        inp.validation_start,
+        inp.validation_end,
     )
-    warehouse = ctx.adapters.warehouse
+    warehouse = ctx.ports.warehouse
     if not warehouse.table_exists(SOURCE_TABLE):
         raise InputError(
             f"warehouse table {SOURCE_TABLE} does not exist: load data first "
@@ -42,37 +41,39 @@ def extract(
             f"warehouse table {SOURCE_TABLE} has no {DATE} column "
             f"(found: {', '.join(list(columns)[:15])})"
         )
-    out: dict[str, Any] = {"windows": windows.as_dict(), "source_table": SOURCE_TABLE}
-    for part, (start, end) in _bounds(windows).items():
-        table = f"{part}_window"
-        with ctx.step(f"select {part} window {start} .. {end} into {table}"):
-            rows = warehouse.select_into(table, WINDOW_SQL, {"start": start, "end": end})
-        positives = 0
-        if LABEL in columns and rows:
-            counts = warehouse.query(COUNT_SQL.format(table=table))
-            positives = int(counts.iloc[0]["positives"] or 0)
-        uri = ctx.run_uri(f"{part}.parquet")
-        with ctx.step(f"export {table} ({rows} rows, {positives} positive) to {uri}"):
-            warehouse.export(table, uri)
-        out[part] = {
-            "uri": uri,
-            "table": table,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "rows": rows,
-            "positives": positives,
-        }
-        if rows == 0:
-            raise InputError(
-                f"the {part} window {start} .. {end} has no rows in "
-                f"{SOURCE_TABLE}; set train_start/train_end/validation_start/"
-                "validation_end to dates the data covers"
-            )
-    return out
-
-
-def _bounds(windows: Windows) -> dict[str, tuple[Any, Any]]:
-    return {
+    bounds = {
         "train": (windows.train_start, windows.train_end),
         "validation": (windows.validation_start, windows.validation_end),
     }
+    exported = {
+        part: _export(ctx, part, start, end, has_label=LABEL in columns)
+        for part, (start, end) in bounds.items()
+    }
+    return ExtractOutput(source_table=SOURCE_TABLE, **exported)
+
+
+def _export(ctx: OpContext, part: str, start: date, end: date, has_label: bool) -> WindowExport:
+    warehouse = ctx.ports.warehouse
+    table = f"{part}_window"
+    with ctx.step(f"select {part} window {start} .. {end} into {table}"):
+        rows = warehouse.select_into(table, WINDOW_SQL, {"start": start, "end": end})
+    if rows == 0:
+        raise InputError(
+            f"the {part} window {start} .. {end} has no rows in {SOURCE_TABLE}; set "
+            "train_start/train_end/validation_start/validation_end to dates the data covers"
+        )
+    positives = 0
+    if has_label:
+        counts = warehouse.query(COUNT_SQL.format(table=table))
+        positives = int(counts.iloc[0]["positives"] or 0)
+    uri = ctx.run_uri(f"{part}.parquet")
+    with ctx.step(f"export {table} ({rows} rows, {positives} positive) to {uri}"):
+        warehouse.export(table, uri)
+    return WindowExport(
+        uri=uri,
+        table=table,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        rows=rows,
+        positives=positives,
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 from datetime import UTC, datetime
-from typing import Any
 
 from crashed.core.checksums import bytes_digest
+from crashed.core.evaluation import ClassificationMetrics, Evaluation
+from crashed.core.promotion import PromotionDecision, decide_promotion
 from crashed.core.reference import (
     Artifact,
     Artifacts,
@@ -16,52 +17,47 @@ from crashed.core.reference import (
     ModelInfo,
     PromotedReference,
     Window,
+    artifact_items,
     render_reference,
 )
-from crashed.core.report import render_report
-from crashed.errors import CrashedError, InputError
+from crashed.core.report import DataFindings, render_report
+from crashed.errors import CrashedError
+from crashed.pipeline.contracts import (
+    ExtractOutput,
+    ProposalInfo,
+    PublishedArtifact,
+    PublishInput,
+    PublishOutput,
+)
 from crashed.pipeline.ops.context import REFERENCE_PATH, OpContext
 from crashed.ports import FileChange, ObjectInfo, Proposal
 
 
-def publish(
-    ctx: OpContext,
-    extract: str,
-    validate: str,
-    analyse: str,
-    train: str,
-    evaluate: str,
-    force_promotion: str = "false",
-) -> dict[str, Any]:
+def publish(ctx: OpContext, inp: PublishInput) -> PublishOutput:
     """Copy artifacts to ``models/<model>/<run_id>/``, render the report, propose the change."""
-    force = _flag("force_promotion", force_promotion)
-    extracted, validation = ctx.get_json(extract), ctx.get_json(validate)
-    analysed, trained = ctx.get_json(analyse), ctx.get_json(train)
-    evaluated = ctx.get_json(evaluate)
-    evaluation = ctx.get_json(evaluated["metrics_uri"])
+    evaluation = Evaluation.model_validate_json(ctx.ports.lake.get_bytes(inp.evaluate.metrics_uri))
     artifacts = {
-        "model": _immutable_copy(ctx, trained["model_uri"], "model.ubj"),
-        "distributions": _immutable_copy(ctx, analysed["distributions_uri"], "distributions.json"),
-        "metrics": _immutable_copy(ctx, evaluated["metrics_uri"], "metrics.json"),
+        "model": _immutable_copy(ctx, inp.train.model_uri, "model.ubj"),
+        "distributions": _immutable_copy(ctx, inp.analyse.distributions_uri, "distributions.json"),
+        "metrics": _immutable_copy(ctx, inp.evaluate.metrics_uri, "metrics.json"),
     }
-    candidate = evaluation["candidate"]["overall"]
-    reference = _reference(ctx, extracted, artifacts, candidate)
+    candidate = evaluation.candidate.overall
+    reference = _reference(ctx, inp.extract, artifacts, candidate)
     production = ctx.production_reference()
-    gate_passed = bool(evaluation["gate"]["passed"])
-    identical = production is not None and (
-        production.artifacts.model.sha256 == reference.artifacts.model.sha256
+    decision = decide_promotion(
+        candidate_sha256=reference.artifacts.model.sha256,
+        production_sha256=production.artifacts.model.sha256 if production else None,
+        gate=evaluation.gate,
+        force=inp.force_promotion,
     )
-    if identical:
-        note = "The candidate model is byte-identical to production: nothing to propose."
-    elif gate_passed:
-        note = "Every gate rule passed."
-    elif force:
-        note = "⚠️ Promotion was **forced** (`force_promotion=true`) despite failing rules."
-    else:
-        failed = [r["name"] for r in evaluation["gate"]["rules"] if not r["passed"]]
-        note = f"Not proposed: failed rule(s): {', '.join(failed)}."
-    report = render_report(reference, evaluation, validation, trained, note)
-    report_info = ctx.adapters.lake.put_bytes(
+    findings = DataFindings(
+        warnings=inp.validate_.warnings,
+        drift=inp.validate_.drift,
+        importance=inp.train.importance,
+        best_rounds=inp.train.best_rounds,
+    )
+    report = render_report(reference, evaluation, findings, decision.note)
+    report_info = ctx.ports.lake.put_bytes(
         ctx.model_uri("report.md"), report.encode(), "text/markdown"
     )
     reference = reference.model_copy(
@@ -70,76 +66,55 @@ def publish(
         }
     )
     reference_text = render_reference(reference)
-    ctx.adapters.lake.put_bytes(
-        ctx.model_uri("model-reference.json"), reference_text.encode(), "application/json"
-    )
-    proposal: dict[str, Any] | None = None
-    if identical or not (gate_passed or force):
-        print(f"  no proposal: {note}")
-    else:
-        result = ctx.adapters.git_host.propose(
-            Proposal(
-                branch=f"model-update/{ctx.settings.crashed_model_name}",
-                title=f"Model update: {ctx.settings.crashed_model_name} {ctx.run_id} "
-                f"(ROC-AUC {_f(candidate['roc_auc'])}, PR-AUC {_f(candidate['pr_auc'])})",
-                description=report,
-                changes=[FileChange(REFERENCE_PATH, reference_text)],
-                labels=("model-update", *(("forced",) if force and not gate_passed else ())),
-                target_branch=ctx.settings.gitlab_target_branch,
-            )
-        )
-        proposal = {
-            "action": result.action,
-            "id": result.id,
-            "url": result.url,
-            "branch": result.branch,
-        }
-        print(f"  proposal {result.action}: {result.id} {result.url}")
-    return {
-        "artifacts": [
-            {"name": name, **a.model_dump()}
-            for name, a in (
-                ("model", reference.artifacts.model),
-                ("distributions", reference.artifacts.distributions),
-                ("metrics", reference.artifacts.metrics),
-                ("report", reference.artifacts.report),
-            )
+    reference_uri = ctx.model_uri("model-reference.json")
+    ctx.put_text(reference_uri, reference_text)
+    proposal = _propose(ctx, decision, candidate, report, reference_text)
+    return PublishOutput(
+        artifacts=[
+            PublishedArtifact(name=name, **artifact.model_dump())
+            for name, artifact in artifact_items(reference)
         ],
-        "metrics": {
-            k: candidate.get(k)
-            for k in (
-                "roc_auc",
-                "pr_auc",
-                "log_loss",
-                "brier",
-                "precision",
-                "recall",
-                "f1",
-                "threshold",
-            )
-        },
-        "gate": evaluation["gate"],
-        "forced": force and not gate_passed,
-        "identical_to_production": identical,
-        "decision": note,
-        "proposal": proposal,
-        "reference_uri": ctx.model_uri("model-reference.json"),
-        "report_uri": report_info.uri,
-    }
+        metrics=candidate,
+        gate=evaluation.gate,
+        outcome=decision.outcome,
+        forced=decision.forced,
+        identical_to_production=decision.outcome == "identical",
+        decision=decision.note,
+        proposal=proposal,
+        reference_uri=reference_uri,
+        report_uri=report_info.uri,
+    )
 
 
-def _flag(name: str, value: str) -> bool:
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no", ""):
-        return False
-    raise InputError(f"{name}: expected true or false, got {value!r}")
+def _propose(
+    ctx: OpContext,
+    decision: PromotionDecision,
+    candidate: ClassificationMetrics,
+    report: str,
+    reference_text: str,
+) -> ProposalInfo | None:
+    if not decision.propose:
+        print(f"  no proposal: {decision.note}")
+        return None
+    name = ctx.settings.crashed_model_name
+    result = ctx.ports.git_host.propose(
+        Proposal(
+            branch=f"model-update/{name}",
+            title=f"Model update: {name} {ctx.run_id} "
+            f"(ROC-AUC {_f(candidate.roc_auc)}, PR-AUC {_f(candidate.pr_auc)})",
+            description=report,
+            changes=[FileChange(REFERENCE_PATH, reference_text)],
+            labels=("model-update", *(("forced",) if decision.forced else ())),
+            target_branch=ctx.settings.gitlab_target_branch,
+        )
+    )
+    print(f"  proposal {result.action}: {result.id} {result.url}")
+    return ProposalInfo(action=result.action, id=result.id, url=result.url, branch=result.branch)
 
 
 def _immutable_copy(ctx: OpContext, source: str, name: str) -> Artifact:
     """Copy ``source`` to the run's immutable model path; never overwrite different content."""
-    lake = ctx.adapters.lake
+    lake = ctx.ports.lake
     data = lake.get_bytes(source)
     target = ctx.model_uri(name)
     sha256 = bytes_digest(data)[0]
@@ -160,19 +135,14 @@ def _artifact(info: ObjectInfo) -> Artifact:
 
 def _reference(
     ctx: OpContext,
-    extracted: dict[str, Any],
+    extracted: ExtractOutput,
     artifacts: dict[str, Artifact],
-    candidate: dict[str, Any],
+    candidate: ClassificationMetrics,
 ) -> PromotedReference:
     settings = ctx.settings
     windows = {
-        part: Window(
-            start=extracted[part]["start"],
-            end=extracted[part]["end"],
-            rows=extracted[part]["rows"],
-            positives=extracted[part]["positives"],
-        )
-        for part in ("train", "validation")
+        part: Window(start=w.start, end=w.end, rows=w.rows, positives=w.positives)
+        for part, w in (("train", extracted.train), ("validation", extracted.validation))
     }
     return PromotedReference(
         schema_version=1,
@@ -184,15 +154,15 @@ def _reference(
         ),
         artifacts=Artifacts(**artifacts),
         metrics=Metrics(
-            roc_auc=candidate["roc_auc"],
-            pr_auc=candidate["pr_auc"],
-            log_loss=candidate["log_loss"],
-            brier=candidate["brier"],
-            precision=candidate["precision"],
-            recall=candidate["recall"],
-            threshold=candidate["threshold"],
-            validation_rows=candidate["rows"],
-            validation_positives=candidate["positives"],
+            roc_auc=candidate.roc_auc,
+            pr_auc=candidate.pr_auc,
+            log_loss=candidate.log_loss,
+            brier=candidate.brier,
+            precision=candidate.precision,
+            recall=candidate.recall,
+            threshold=candidate.threshold,
+            validation_rows=candidate.rows,
+            validation_positives=candidate.positives,
         ),
         lineage=Lineage(
             pipeline="crashed_pipeline",

@@ -6,12 +6,13 @@ findings for the review report, not failures.
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 import pandas as pd
 from pandas.api import types as ptypes
 
 from crashed.core.distributions import analyse, drift
+from crashed.core.evaluation import DriftFinding
 from crashed.core.features import (
     CATEGORY_FEATURES,
     COUNT_FEATURES,
@@ -20,9 +21,9 @@ from crashed.core.features import (
     RAW_FEATURES,
     TIME_FEATURE,
 )
-from crashed.errors import InputError
+from crashed.errors import CrashedError, InputError
+from crashed.pipeline.contracts import ValidateInput, ValidateOutput
 from crashed.pipeline.ops.context import OpContext
-from crashed.verification import fetch_verified
 
 NULL_RATE_WARN = 0.5
 
@@ -79,65 +80,49 @@ def check_frame(
     return violations, warnings
 
 
-def validate(ctx: OpContext, extract: str) -> dict[str, Any]:
+def validate(ctx: OpContext, inp: ValidateInput) -> ValidateOutput:
     """Check both windows; compare category distributions with production's when there is one."""
-    manifest = ctx.get_json(extract)
     violations: list[str] = []
     warnings: list[str] = []
     frames = {}
-    for part in ("train", "validation"):
-        info = manifest[part]
-        with ctx.step(f"check {part} window ({info['rows']} rows)"):
-            frame = ctx.get_frame(info["uri"])
-            found, warned = check_frame(frame, part, info["start"], info["end"])
+    for part, window in (("train", inp.extract.train), ("validation", inp.extract.validation)):
+        with ctx.step(f"check {part} window ({window.rows} rows)"):
+            frame = ctx.get_frame(window.uri)
+            found, warned = check_frame(frame, part, window.start, window.end)
         violations += found
         warnings += warned
         frames[part] = frame
-    if manifest["train"]["positives"] == 0:
+    if inp.extract.train.positives == 0:
         violations.append("train: no positive (alcohol-related) crashes in the training window")
-    drift_findings: list[dict[str, Any]] = []
+    findings: list[DriftFinding] = []
     production = ctx.production_reference()
     if production is not None and not violations:
         with ctx.step(f"drift vs production model {production.model.run_id}"):
-            reference_dist = _production_distributions(ctx, production)
-            if reference_dist is None:
+            try:
+                reference = json.loads(ctx.fetch_production(production, "distributions"))
+            except CrashedError:
                 warnings.append(
                     "production distributions could not be verified; drift not computed"
                 )
             else:
                 current = analyse(pd.concat([frames["train"], frames["validation"]]))
-                drift_findings = drift(reference_dist, current)
-    result = {
-        "passed": not violations,
-        "violations": violations,
-        "warnings": warnings,
-        "drift": drift_findings,
-        "production_run_id": production.model.run_id if production else None,
-    }
-    ctx.put_json(ctx.run_uri("validation-report.json"), result)
+                findings = [DriftFinding(**d) for d in drift(reference, current)]
+    uri = ctx.run_uri("validation-report.json")
+    result = ValidateOutput(
+        passed=not violations,
+        violations=violations,
+        warnings=warnings,
+        drift=findings,
+        production_run_id=production.model.run_id if production else None,
+        report_uri=uri,
+    )
+    ctx.put_text(uri, result.model_dump_json(indent=2))
     if violations:
         listed = "\n".join(f"  - {v}" for v in violations)
         raise InputError(f"data validation failed with {len(violations)} violation(s):\n{listed}")
     for warning in warnings:
         print(f"  warning: {warning}")
-    alerts = [d for d in drift_findings if d["level"] != "ok"]
-    for finding in alerts:
-        print(f"  drift {finding['level']}: {finding['feature']} PSI {finding['psi']}")
+    for finding in findings:
+        if finding.level != "ok":
+            print(f"  drift {finding.level}: {finding.feature} PSI {finding.psi}")
     return result
-
-
-def _production_distributions(ctx: OpContext, production: Any) -> dict[str, Any] | None:
-    import json
-
-    from crashed.errors import CrashedError
-
-    try:
-        data = fetch_verified(
-            production.artifacts.distributions,
-            "distributions",
-            ctx.adapters.lake,
-            ctx.settings.home / "cache",
-        )
-    except CrashedError:
-        return None
-    return json.loads(data)

@@ -1,0 +1,136 @@
+"""Small in-memory fakes of the ports (cosmicpython style) for fast, process-free tests.
+
+They keep the contracts the adapter contract suites pin down (atomic replace, NotFoundError,
+checksums from content, one open proposal per branch) and nothing more.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from crashed.core.checksums import bytes_digest
+from crashed.errors import NotFoundError
+from crashed.ports import (
+    Lake,
+    ObjectInfo,
+    Proposal,
+    ProposalResult,
+    QueryParams,
+    Warehouse,
+    proposal_changes,
+)
+
+
+class FakeLake:
+    """A dict of URI → bytes."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        self.objects[uri] = bytes(data)
+        return self.checksum(uri)
+
+    def get_bytes(self, uri: str) -> bytes:
+        if uri not in self.objects:
+            raise NotFoundError(f"no object at {uri}")
+        return self.objects[uri]
+
+    def put_file(self, uri: str, path: Any) -> ObjectInfo:
+        return self.put_bytes(uri, Path(path).read_bytes())
+
+    def get_file(self, uri: str, path: Any) -> Any:
+        path.write_bytes(self.get_bytes(uri))
+        return path
+
+    def exists(self, uri: str) -> bool:
+        return uri in self.objects
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(uri for uri in self.objects if uri.startswith(prefix))
+
+    def checksum(self, uri: str) -> ObjectInfo:
+        sha256, md5, size = bytes_digest(self.get_bytes(uri))
+        return ObjectInfo(uri=uri, sha256=sha256, md5=md5, bytes=size)
+
+
+class FakeWarehouse:
+    """Tables as DataFrames; SQL runs on them through an in-memory DuckDB (``@name`` params)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.tables: dict[str, pd.DataFrame] = {}
+        self.lake = lake
+
+    def _sql(self, sql: str, params: QueryParams | None) -> pd.DataFrame:
+        con = duckdb.connect()
+        for name, frame in self.tables.items():
+            con.register(name, frame)
+        return con.execute(re.sub(r"@(\w+)", r"$\1", sql), dict(params or {})).df()
+
+    def load_frame(self, table: str, frame: pd.DataFrame) -> int:
+        self.tables[table] = frame.copy()
+        return len(frame)
+
+    def query(self, sql: str, params: QueryParams | None = None) -> pd.DataFrame:
+        return self._sql(sql, params)
+
+    def select_into(self, table: str, sql: str, params: QueryParams | None = None) -> int:
+        self.tables[table] = self._sql(sql, params)
+        return len(self.tables[table])
+
+    def export(self, table: str, uri: str) -> str:
+        buffer = io.BytesIO()
+        self.tables[table].to_parquet(buffer, index=False)
+        self.lake.put_bytes(uri, buffer.getvalue())
+        return uri
+
+    def table_exists(self, table: str) -> bool:
+        return table in self.tables
+
+    def columns(self, table: str) -> dict[str, str]:
+        if table not in self.tables:
+            raise NotFoundError(f"table {table} does not exist")
+        return {str(c): str(t).upper() for c, t in self.tables[table].dtypes.items()}
+
+
+class FakeGitHost:
+    """Files on the target branch, and the open proposals by branch."""
+
+    def __init__(self, target: str = "main") -> None:
+        self.target = target
+        self.files: dict[str, str] = {}
+        self.proposals: dict[str, Proposal] = {}
+
+    def read_file(self, path: str, ref: str | None = None) -> str | None:
+        return self.files.get(path)
+
+    def propose(self, proposal: Proposal) -> ProposalResult:
+        proposal_changes(proposal, self.target)
+        action = "updated" if proposal.branch in self.proposals else "created"
+        self.proposals[proposal.branch] = proposal
+        number = list(self.proposals).index(proposal.branch) + 1
+        return ProposalResult(action, str(number), f"fake://proposals/{number}", proposal.branch)
+
+    def merge(self, branch: str) -> None:
+        """The reviewer merges: the proposal's files land on the target branch."""
+        proposal = self.proposals.pop(branch)
+        self.files.update(proposal_changes(proposal, self.target))
+
+
+@dataclass
+class FakePorts:
+    """The ports an op needs, all in memory."""
+
+    lake: FakeLake = field(default_factory=FakeLake)
+    git_host: FakeGitHost = field(default_factory=FakeGitHost)
+    warehouse: Warehouse = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.warehouse = FakeWarehouse(self.lake)
