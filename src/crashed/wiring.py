@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from crashed.ports import GitHost, Lake, Warehouse
+from crashed.ports import Cluster, GitHost, Lake, Warehouse
 from crashed.settings import Settings
 
 
@@ -60,6 +60,14 @@ class Adapters:
         from crashed.adapters.local_githost import LocalGitHost
 
         return LocalGitHost.from_settings(s)
+
+    def cluster(self, context: str | None = None) -> Cluster:
+        """The Kubernetes cluster of kubeconfig ``context`` (default: current, or in-cluster)."""
+        if "cluster" in self._overrides:
+            return self._overrides["cluster"]  # type: ignore[return-value]
+        from crashed.adapters.k8s_cluster import KubernetesCluster
+
+        return KubernetesCluster.from_environment(context)
 
 
 def build_adapters(settings: Settings, **overrides: object) -> Adapters:

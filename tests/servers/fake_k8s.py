@@ -6,13 +6,15 @@ Run it as ``python -m tests.servers.fake_k8s --port P [--token T]``; clients mus
 What it serves (JSON; ``/api/v1/namespaces/:ns/…`` and ``/apis/:group/:version/namespaces/:ns/…``):
 
 * ``configmaps``, ``services``, ``serviceaccounts``, ``pods``, ``events`` (core v1),
-  ``deployments``, ``replicasets`` (apps/v1), ``poddisruptionbudgets`` (policy/v1)
+  ``deployments``, ``replicasets`` (apps/v1), ``poddisruptionbudgets`` (policy/v1),
+  ``horizontalpodautoscalers`` (autoscaling/v2)
 * collection ``GET`` (``labelSelector``: ``k=v``, ``k!=v``, ``k``, ``!k``; ``fieldSelector``:
   ``dotted.path=v`` / ``!=``) and ``POST`` (create, 409 when present)
 * item ``GET``, ``PUT`` (replace; 409 on a stale ``resourceVersion``), ``DELETE`` and ``PATCH``:
   ``application/apply-patch+yaml`` is server-side apply for a single field manager (the applied
   labels, annotations and top-level sections replace the live ones; server-set fields such as
-  a Service's ``clusterIP`` or the Deployment revision annotation survive; requires
+  a Service's ``clusterIP`` or the Deployment revision annotation survive, and so does a
+  Deployment's ``spec.replicas`` when the applied object omits it (the HPA owns it); requires
   ``fieldManager``), ``merge-patch+json`` and ``strategic-merge-patch+json`` are both applied
   as an RFC 7386 JSON merge patch. A write that changes nothing keeps ``resourceVersion``;
   ``metadata.generation`` of a Deployment grows only when its ``spec`` changes.
@@ -22,13 +24,17 @@ A deployment controller runs before every request: each pod template gets a Repl
 (``<name>-<hash>``, revision annotation), pods are created and old ones removed following the
 ``RollingUpdate`` strategy (``maxSurge``/``maxUnavailable``), and the status (observedGeneration,
 replicas, updated/ready/available, ``Available``/``Progressing`` conditions including
-``ProgressDeadlineExceeded``) follows. Whether new pods become ready is up to the test:
+``ProgressDeadlineExceeded``) follows. An HPA controller runs first: it keeps the replicas of the
+Deployment an HPA targets within ``minReplicas``..``maxReplicas`` (there are no metrics, so it
+never scales further) and sets the HPA's status. Whether new pods become ready is up to the test:
 
 * ``POST /__control__/pods`` ``{"mode": "ready" | "unready" | "crashloop", "ready_after": 0.2}``
   — pods created from now on become ready after ``ready_after`` s, fail their readiness probe
   (``Ready=False``, ``Unhealthy`` warning events), or crash-loop (``CrashLoopBackOff``).
 * ``POST /__control__/deadline`` ``{"seconds": 1.5}`` — override ``progressDeadlineSeconds``
   (``null`` restores the spec's value).
+* ``POST /__control__/scale`` ``{"namespace": …, "name": …, "replicas": 4}`` — scale a
+  Deployment as the HPA controller would on high load (bounded by its HPA, if any).
 * ``GET /__control__/state`` — every object by kind and ``namespace/name``, and the log of API
   requests served (method, path, content type, status).
 * ``POST /__control__/reset`` — empty cluster, pods ready after 0.2 s, no deadline override.
@@ -68,8 +74,9 @@ RESOURCES = {
     ("apps", "v1", "deployments"): "Deployment",
     ("apps", "v1", "replicasets"): "ReplicaSet",
     ("policy", "v1", "poddisruptionbudgets"): "PodDisruptionBudget",
+    ("autoscaling", "v2", "horizontalpodautoscalers"): "HorizontalPodAutoscaler",
 }
-GENERATION_KINDS = {"Deployment", "ReplicaSet", "PodDisruptionBudget"}
+GENERATION_KINDS = {"Deployment", "ReplicaSet", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
 SERVER_ANNOTATION_PREFIXES = ("deployment.kubernetes.io/",)
 
 
@@ -320,10 +327,35 @@ class FakeCluster:
 
     def reconcile(self) -> None:
         now = time.monotonic()
+        for hpa in list(self.objects["HorizontalPodAutoscaler"].values()):
+            self._autoscale(hpa)
         for (namespace, name), pod in list(self.objects["Pod"].items()):
             self._kubelet(namespace, name, pod, now)
         for key, deployment in list(self.objects["Deployment"].items()):
             self._rollout(key, deployment, now)
+
+    def _autoscale(self, hpa: Obj) -> None:
+        """What the HPA controller does without metrics: clamp the target's replicas."""
+        spec, namespace = hpa["spec"], hpa["metadata"]["namespace"]
+        target = spec["scaleTargetRef"]
+        deployment = self.objects["Deployment"].get((namespace, target["name"]))
+        if target.get("kind") != "Deployment" or deployment is None:
+            return
+        current = int(deployment["spec"].get("replicas", 1))
+        wanted = min(max(current, int(spec.get("minReplicas", 1))), int(spec["maxReplicas"]))
+        if wanted != current:
+            self._scale(deployment, wanted)
+        status = {"currentReplicas": current, "desiredReplicas": wanted}
+        if hpa.get("status") != status:
+            hpa["status"] = status
+            hpa["metadata"]["resourceVersion"] = str(next(self.counter))
+
+    def _scale(self, deployment: Obj, replicas: int) -> None:
+        """A write through the scale subresource: new replicas, a new generation."""
+        deployment["spec"]["replicas"] = replicas
+        meta = deployment["metadata"]
+        meta["generation"] = meta.get("generation", 1) + 1
+        meta["resourceVersion"] = str(next(self.counter))
 
     def _rollout(self, key: tuple[str, str], deployment: Obj, now: float) -> None:
         namespace, name = key
@@ -657,6 +689,13 @@ class FakeCluster:
                 seconds = body.get("seconds")
                 self.deadline = None if seconds is None else float(seconds)
                 return _json({"seconds": self.deadline})
+            if segments == ["scale"] and request.method == "POST":
+                deployment = self.objects["Deployment"].get((body["namespace"], body["name"]))
+                if deployment is None:
+                    raise _not_found("Deployment", body["name"])
+                self._scale(deployment, int(body["replicas"]))
+                self.reconcile()
+                return _json({"replicas": deployment["spec"]["replicas"]})
             if segments == ["state"] and request.method == "GET":
                 self.reconcile()
                 objects = {
@@ -680,6 +719,9 @@ def _server_side_apply(live: Obj, applied: Obj) -> Obj:
     for key, value in applied.items():
         if key not in ("apiVersion", "kind", "metadata", "status"):
             new[key] = copy.deepcopy(value)
+    live_spec, new_spec = live.get("spec") or {}, new.get("spec")
+    if live["kind"] == "Deployment" and isinstance(new_spec, dict) and "replicas" in live_spec:
+        new_spec.setdefault("replicas", live_spec["replicas"])  # owned by the HPA controller
     meta = new["metadata"] = copy.deepcopy(live["metadata"])
     wanted = applied.get("metadata", {})
     for part in ("labels", "annotations"):

@@ -22,9 +22,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from crashed.deploy.cluster import Applied, DeploymentInfo, Progress, RolloutState
-from crashed.deploy.manifests import CONTAINER, REFERENCE_CONFIGMAP
 from crashed.errors import ConfigError, ServiceError
+from crashed.ports import Applied, DeploymentInfo, Progress, RolloutState
 
 FIELD_MANAGER = "crashed"
 _PATHS = {
@@ -36,6 +35,10 @@ _PATHS = {
         "policy/v1",
         "PodDisruptionBudget",
     ): "/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}",
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+    ): "/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers/{name}",
 }
 _CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
@@ -230,34 +233,7 @@ class KubernetesCluster:
 
     def deployment(self, namespace: str, name: str) -> DeploymentInfo | None:
         deployment = self._read_deployment(namespace, name)
-        if deployment is None:
-            return None
-        pod_spec = deployment["spec"]["template"]["spec"]
-        containers = pod_spec.get("containers", [])
-        container = next(
-            (c for c in containers if c.get("name") == CONTAINER),
-            containers[0] if containers else {},
-        )
-        reference = None
-        for volume in pod_spec.get("volumes", []):
-            config_map = (volume.get("configMap") or {}).get("name", "")
-            if (
-                config_map.startswith(f"{REFERENCE_CONFIGMAP}-")
-                or config_map == REFERENCE_CONFIGMAP
-            ):
-                reference = config_map
-        conditions = [
-            f"{c.get('type')}={c.get('status')} ({c.get('reason', '')}: {c.get('message', '')})"
-            for c in (deployment.get("status") or {}).get("conditions") or []
-        ]
-        return DeploymentInfo(
-            namespace,
-            name,
-            container.get("image", "?"),
-            reference,
-            RolloutState.from_deployment(deployment),
-            tuple(conditions),
-        )
+        return None if deployment is None else DeploymentInfo.from_deployment(deployment)
 
     def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         found = self._call(

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import click
 
 from crashed.cli.context import AppContext
+from crashed.core.names import validate_namespace
 from crashed.deploy import manifests, release
-from crashed.deploy.cluster import Cluster
-from crashed.errors import InputError
-
-_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-def _cluster(context: str | None) -> Cluster:
-    from crashed.adapters.k8s_cluster import KubernetesCluster
-
-    return KubernetesCluster.from_environment(context)
 
 
 def _namespace(app: AppContext, namespace: str | None) -> str:
-    namespace = namespace or app.settings.k8s_namespace
-    if not _NAMESPACE_RE.match(namespace):
-        raise InputError(f"--namespace {namespace!r}: expected a lower-case DNS label")
-    return namespace
+    if namespace is None:
+        return validate_namespace(app.settings.k8s_namespace, "K8S_NAMESPACE")
+    return validate_namespace(namespace, "--namespace")
 
 
 def _progress(line: str) -> None:
@@ -99,7 +88,7 @@ def deploy(
             f"{namespace}; nothing applied"
         )
         return
-    cluster = _cluster(kube_context)
+    cluster = app.adapters.cluster(kube_context)
     _progress(
         f"deploying {model.name} run {model.run_id} ({path}) as {image} to namespace {namespace}"
     )
@@ -119,7 +108,7 @@ def deploy(
 def status(app: AppContext, namespace: str | None, kube_context: str | None) -> None:
     """Show the deployed model (run id), image and replicas ready/desired."""
     namespace = _namespace(app, namespace)
-    current = release.status(_cluster(kube_context), namespace)
+    current = release.status(app.adapters.cluster(kube_context), namespace)
     info = current.info
     state = info.state
     rollout = (
@@ -131,7 +120,7 @@ def status(app: AppContext, namespace: str | None, kube_context: str | None) -> 
     )
     lines = [
         f"deployment: {info.name} (namespace {info.namespace})",
-        f"image:      {info.image}",
+        f"image:      {current.image}",
         f"replicas:   {state.ready}/{state.desired} ready, {state.updated} updated, "
         f"{state.available} available",
         f"rollout:    {rollout}",
@@ -141,7 +130,7 @@ def status(app: AppContext, namespace: str | None, kube_context: str | None) -> 
         lines.append(
             f"model:      {ref.model.name} run {ref.model.run_id} (created {ref.model.created_at})"
         )
-        lines.append(f"reference:  ConfigMap {info.reference_config_map}")
+        lines.append(f"reference:  ConfigMap {current.reference_config_map}")
     else:
         lines.append(f"model:      unknown ({current.problem})")
     click.echo("\n".join(lines))

@@ -14,9 +14,9 @@ from crashed.core.reference import (
     require_promoted,
 )
 from crashed.deploy import manifests
-from crashed.deploy.cluster import Applied, Cluster, DeploymentInfo, Progress, RolloutState
 from crashed.errors import CrashedError, InputError, NotFoundError
-from crashed.ports import Lake
+from crashed.k8s_records import Applied, DeploymentInfo, Progress, RolloutState
+from crashed.ports import Cluster, Lake
 from crashed.verification import verify_reference
 
 # Settings the inference pods must not inherit from the deploying environment.
@@ -49,6 +49,16 @@ class Status:
     info: DeploymentInfo
     reference: PromotedReference | None
     problem: str | None = None
+
+    @property
+    def image(self) -> str:
+        """The inference container's image."""
+        return self.info.images.get(manifests.CONTAINER, "?")
+
+    @property
+    def reference_config_map(self) -> str | None:
+        """The ConfigMap the pods mount as their model reference."""
+        return self.info.config_maps.get(manifests.REFERENCE_VOLUME)
 
 
 def pod_env(settings_env: Mapping[str, str]) -> dict[str, str]:
@@ -95,16 +105,14 @@ def status(cluster: Cluster, namespace: str) -> Status:
             f"no deployment {manifests.DEPLOYMENT} in namespace {namespace} "
             "(run `crashed inference deploy`)"
         )
-    if info.reference_config_map is None:
+    name = info.config_maps.get(manifests.REFERENCE_VOLUME)
+    if name is None:
         return Status(info, None, "the pod template mounts no model reference ConfigMap")
-    data = cluster.config_map_data(namespace, info.reference_config_map)
+    data = cluster.config_map_data(namespace, name)
     if data is None or manifests.REFERENCE_KEY not in data:
-        return Status(info, None, f"ConfigMap {info.reference_config_map} is missing")
+        return Status(info, None, f"ConfigMap {name} is missing")
     try:
-        reference = require_promoted(
-            parse_reference(data[manifests.REFERENCE_KEY], info.reference_config_map),
-            info.reference_config_map,
-        )
+        reference = require_promoted(parse_reference(data[manifests.REFERENCE_KEY], name), name)
     except CrashedError as error:
         return Status(info, None, error.message)
     return Status(info, reference)

@@ -1,4 +1,5 @@
-"""When a rollout counts as complete (the rules ``kubectl rollout status`` uses)."""
+"""When a rollout counts as complete (the rules ``kubectl rollout status`` uses), and what is
+read from a deployed Deployment."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from crashed.deploy.cluster import RolloutState
+from crashed.k8s_records import DeploymentInfo, RolloutState
 
 
 def deployment(generation: int = 2, **status: Any) -> dict[str, Any]:
@@ -59,3 +60,27 @@ def test_progress_deadline_exceeded_is_reported() -> None:
     )
     assert state.deadline_exceeded == 'ReplicaSet "x" has timed out progressing.'
     assert "1 old pod(s) still serving" in state.describe()
+
+
+def test_deployment_info_reads_images_config_map_volumes_and_state() -> None:
+    live = deployment(**DONE)
+    live["metadata"].update(name="crashed-inference", namespace="prod")
+    live["spec"]["template"] = {
+        "spec": {
+            "containers": [
+                {"name": "inference", "image": "r/crashed:1"},
+                {"name": "sidecar", "image": "r/proxy:2"},
+            ],
+            "volumes": [
+                {"name": "model-reference", "configMap": {"name": "crashed-model-reference-abc"}},
+                {"name": "tmp", "emptyDir": {}},
+            ],
+        }
+    }
+
+    info = DeploymentInfo.from_deployment(live)
+
+    assert (info.namespace, info.name) == ("prod", "crashed-inference")
+    assert info.images == {"inference": "r/crashed:1", "sidecar": "r/proxy:2"}
+    assert info.config_maps == {"model-reference": "crashed-model-reference-abc"}
+    assert info.state == RolloutState(2, 2, 2, 2, 2, 2, 2)

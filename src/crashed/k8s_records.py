@@ -1,16 +1,19 @@
-"""The Cluster port (what deploying needs from Kubernetes) and the values it returns.
+"""The values the Cluster port (:class:`crashed.ports.Cluster`) exchanges; stdlib only.
 
-The adapter is :class:`crashed.adapters.k8s_cluster.KubernetesCluster`; the rollout rules
-(:meth:`RolloutState.complete`) live here so they can be tested without a cluster.
+Neutral ground between ``deploy`` (which decides what to apply) and the Kubernetes adapter
+(which applies it): the rollout rules (:attr:`RolloutState.complete`, those ``kubectl rollout
+status`` uses) and the reading of a Deployment live here, testable without a cluster.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 Action = Literal["created", "configured", "unchanged"]
+Progress = Callable[[str], None]
+"""Receives one human-readable progress line at a time."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class RolloutState:
         )
 
     def describe(self) -> str:
-        """One line: ``2/2 updated, 1/2 available, 3 pods (old pods terminating)``."""
+        """One line: ``2/2 updated, 1/2 ready, 1/2 available, 1 old pod(s) still serving``."""
         if not self.observed:
             return "waiting for the controller to observe the new spec"
         text = (
@@ -91,41 +94,35 @@ class RolloutState:
 
 @dataclass(frozen=True)
 class DeploymentInfo:
-    """What is deployed: image, model reference ConfigMap, rollout state."""
+    """A deployed Deployment: its containers' images, ConfigMap volumes and rollout state."""
 
     namespace: str
     name: str
-    image: str
-    reference_config_map: str | None
+    images: Mapping[str, str]
+    """Container name → image."""
+    config_maps: Mapping[str, str]
+    """Pod volume name → the ConfigMap it mounts."""
     state: RolloutState
     conditions: Sequence[str] = field(default_factory=tuple)
 
-
-Progress = Callable[[str], None]
-
-
-@runtime_checkable
-class Cluster(Protocol):
-    """A Kubernetes cluster, seen from the inference service's deployment."""
-
-    def apply(self, objects: Sequence[Mapping[str, Any]]) -> list[Applied]:
-        """Create or update each object (idempotent: an unchanged object stays untouched)."""
-        ...
-
-    def wait_for_rollout(
-        self, namespace: str, name: str, timeout: float, progress: Progress
-    ) -> RolloutState:
-        """Wait until the Deployment's rollout completes, reporting progress lines.
-
-        Raises :class:`crashed.errors.ServiceError` on timeout or ProgressDeadlineExceeded,
-        naming the pods that are not ready, their conditions and recent warning events.
-        """
-        ...
-
-    def deployment(self, namespace: str, name: str) -> DeploymentInfo | None:
-        """The Deployment's image, reference ConfigMap and state; ``None`` if absent."""
-        ...
-
-    def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        """A ConfigMap's ``data``; ``None`` if absent."""
-        ...
+    @classmethod
+    def from_deployment(cls, deployment: Mapping[str, Any]) -> DeploymentInfo:
+        """Build from a Deployment as JSON (as the API returns it)."""
+        meta = deployment.get("metadata") or {}
+        pod_spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+        conditions = tuple(
+            f"{c.get('type')}={c.get('status')} ({c.get('reason', '')}: {c.get('message', '')})"
+            for c in (deployment.get("status") or {}).get("conditions") or []
+        )
+        return cls(
+            namespace=str(meta.get("namespace", "")),
+            name=str(meta.get("name", "")),
+            images={c["name"]: c.get("image", "?") for c in pod_spec.get("containers", [])},
+            config_maps={
+                v["name"]: v["configMap"]["name"]
+                for v in pod_spec.get("volumes", [])
+                if (v.get("configMap") or {}).get("name")
+            },
+            state=RolloutState.from_deployment(deployment),
+            conditions=conditions,
+        )
