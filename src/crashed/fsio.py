@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 DEFAULT_MODE = 0o644
+TEMP_SUFFIX = ".tmp"
 
 
-def atomic_write(path: Path, data: bytes | str, mode: int = DEFAULT_MODE) -> Path:
-    """Replace ``path`` with ``data`` (text is UTF-8) atomically; return ``path``."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+@contextmanager
+def atomic_writer(path: Path, mode: int = DEFAULT_MODE) -> Iterator[BinaryIO]:
+    """A binary handle whose content replaces ``path`` when the block ends without error."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode & ~_umask())
@@ -31,7 +36,13 @@ def atomic_write(path: Path, data: bytes | str, mode: int = DEFAULT_MODE) -> Pat
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = DEFAULT_MODE) -> Path:
+    """Replace ``path`` with ``data`` (text is UTF-8) atomically; return ``path``."""
+    with atomic_writer(path, mode) as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
 
 
 def _umask() -> int:

@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crashed.errors import ConfigError
+from crashed.core.names import validate_namespace
+from crashed.errors import ConfigError, InputError
 
 Platform = Literal["local", "gcp"]
 WarehouseKind = Literal["duckdb", "bigquery"]
@@ -65,9 +66,17 @@ class Settings(BaseSettings):
     gate_max_pr_auc_drop: float = Field(default=0.03, ge=0, le=1)
     gate_min_validation_positives: int = Field(default=10, ge=0)
 
-    k8s_namespace: str = Field(default="crashed", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    k8s_namespace: str = "crashed"
     kfp_host: str | None = None
     kfp_client_id: str | None = None
+
+    @field_validator("k8s_namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        try:
+            return validate_namespace(value, "K8S_NAMESPACE")
+        except InputError as error:
+            raise ValueError(error.message) from None
 
     @field_validator("lake_path")
     @classmethod

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from crashed.core.reference import Artifact, PromotedReference, artifact_items
 from crashed.errors import CrashedError
+from crashed.fsio import atomic_write
 from crashed.ports import Lake
 
 
@@ -65,9 +64,5 @@ def fetch_verified(artifact: Artifact, name: str, lake: Lake, cache: Path) -> by
     check = check_bytes(name, artifact, data)
     if not check.ok:
         raise CrashedError(f"artifact {name} ({artifact.uri}) failed verification: {check.problem}")
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, cached)
+    atomic_write(cached, data)
     return data

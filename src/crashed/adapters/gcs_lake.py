@@ -21,7 +21,6 @@ import base64
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -38,6 +37,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from crashed.core.checksums import bytes_digest, file_digest
 from crashed.core.lake_uri import parse_uri
 from crashed.errors import ConfigError, InputError, NotFoundError, ServiceError
+from crashed.fsio import atomic_writer
 from crashed.ports import ObjectInfo
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
@@ -137,23 +137,17 @@ class GCSLake:
         blob = self._blob(uri)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with (
-                os.fdopen(fd, "wb") as handle,
-                self._errors("downloading", uri, missing=f"no object at {uri}"),
-            ):
-                blob.download_to_file(
-                    handle,
-                    raw_download=True,
-                    checksum=_CHECKSUM,
-                    retry=self.retry,
-                    timeout=self.timeout,
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with (
+            atomic_writer(path) as handle,
+            self._errors("downloading", uri, missing=f"no object at {uri}"),
+        ):
+            blob.download_to_file(
+                handle,
+                raw_download=True,
+                checksum=_CHECKSUM,
+                retry=self.retry,
+                timeout=self.timeout,
+            )
         return path
 
     def exists(self, uri: str) -> bool:

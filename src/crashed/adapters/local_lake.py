@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from crashed.core.checksums import file_digest
 from crashed.core.lake_uri import parse_uri
 from crashed.errors import InputError, NotFoundError
+from crashed.fsio import TEMP_SUFFIX, atomic_write
 from crashed.ports import ObjectInfo
 
 
@@ -30,7 +29,7 @@ class LocalLake:
 
     def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         path = self.path_for(uri)
-        _atomic_write(path, data)
+        atomic_write(path, data)
         return self.checksum(uri)
 
     def get_bytes(self, uri: str) -> bytes:
@@ -48,7 +47,7 @@ class LocalLake:
         return self.put_bytes(uri, data)
 
     def get_file(self, uri: str, path: Path) -> Path:
-        _atomic_write(Path(path), self.get_bytes(uri))
+        atomic_write(Path(path), self.get_bytes(uri))
         return Path(path)
 
     def exists(self, uri: str) -> bool:
@@ -65,7 +64,7 @@ class LocalLake:
             return []
         uris = []
         for path in folder.rglob("*"):
-            if path.is_file() and not path.name.startswith(".tmp-"):
+            if path.is_file() and not path.name.endswith(TEMP_SUFFIX):
                 uri = f"gs://{bucket}/{path.relative_to(base).as_posix()}"
                 if uri.startswith(prefix):
                     uris.append(uri)
@@ -77,15 +76,3 @@ class LocalLake:
             raise NotFoundError(f"no object at {uri}")
         sha256, md5, size = file_digest(path)
         return ObjectInfo(uri=uri, sha256=sha256, md5=md5, bytes=size)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
