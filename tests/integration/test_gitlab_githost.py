@@ -25,6 +25,8 @@ BRANCH = "model-update/crashed"
 REFERENCE = "model-reference.json"
 SEED = json.dumps({"schema_version": 1, "status": "no-model-promoted"}, indent=2) + "\n"
 
+pytestmark = pytest.mark.slow  # a fake GitLab server process
+
 
 def reference(run: str) -> str:
     return json.dumps({"schema_version": 1, "model": "crashed", "run_id": run}, indent=2) + "\n"

@@ -116,7 +116,10 @@ class GitLabHost:
         with self._translate.errors(f"reading the history of {path} on {target}"):
             project = self._project()
             self._head(project, target)  # a missing branch is a clear NotFoundError
-            commits = project.commits.list(path=path, ref_name=target, get_all=True)
+            # ``path=`` would override python-gitlab's URL path: pass the filter as a parameter.
+            commits = project.commits.list(
+                query_parameters={"path": path}, ref_name=target, get_all=True
+            )
             revisions = []
             for commit in reversed(commits):  # GitLab lists newest first
                 merged = [

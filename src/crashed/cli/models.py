@@ -202,7 +202,7 @@ def approve(app: AppContext, proposal_id: str) -> None:
         click.echo(f"updated {files} in {done.worktree}")
     if done.branch_deleted:
         click.echo(f"deleted branch {record.branch}")
-    click.echo(f"roll back with: git revert {done.merge_commit[:12]}")
+    click.echo("roll back with: crashed models rollback (a reviewed proposal, like this one)")
 
 
 @models.command()

@@ -19,6 +19,8 @@ REF = "model-reference.json"
 BRANCH = "crashed/model-update"
 EMPTY = render_reference(empty_reference())
 
+pytestmark = pytest.mark.slow  # git in subprocesses
+
 
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
