@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from crashed.core.crash_schema import normalise, read_crash_csv
 from crashed.core.features import RAW_FEATURES
 from crashed.errors import InputError
 from crashed.synthetic import COLUMNS, generate_crashes, write_csv
+from crashed.synthetic.fit import dumps, fit_all, read_training_rows
+from crashed.synthetic.tables import load_tables
 
 LIGHTS = {
     "Day", "Dusk/Dawn", "Dark Street lights on", "Dark No street lights", "Dark Street lights off",
@@ -25,6 +28,45 @@ LIGHTS = {
 def big() -> pd.DataFrame:
     """50k crashes of 2018 (seed 0), shared by the rate tests."""
     return generate_crashes(50_000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def training() -> pd.DataFrame:
+    """100k crashes of the training months (Jan-Sep 2018), the window the figures come from."""
+    return generate_crashes(100_000, seed=21, end=date(2018, 9, 30))
+
+
+def levels_of(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Factor levels read from the CSV columns (the same for real and synthetic rows)."""
+    tables = load_tables()
+    hour = _hour(frame).to_numpy()
+    weekday = pd.to_datetime(frame["accident_date"]).dt.day_of_week.to_numpy()
+    party = ((weekday >= 4) & (weekday <= 5) & (hour >= 20)) | ((weekday >= 5) & (hour < 6))
+    light = frame["light_condition"]
+    return {
+        "hour": hour,
+        "weekday": weekday,
+        "party_night": party.astype(int),
+        "accident_type": _codes(frame["accident_type"], tables.accident_types),
+        "vehicles": np.minimum(frame["no_of_vehicles"].clip(lower=1).to_numpy(), 3) - 1,
+        "young_driver": np.minimum(frame["young_driver"].to_numpy(), 2),
+        "male_majority": (frame["males"] > frame["females"]).astype(int).to_numpy(),
+        "speed": _codes(frame["speed_zone"], tables.speed_zones),
+        "light": np.select(
+            [light == "Day", light == "Dusk/Dawn", light.str.startswith("Dark"), light == "Unk."],
+            [0, 1, 2, 3],
+            -1,
+        ),
+        "rural": np.where(frame["region_name"] == "", -1, (
+            ~frame["region_name"].str.startswith("METROPOLITAN")).astype(int)),
+        "hit_run": _codes(frame["hit_run_flag"], tables.hit_run),
+    }  # fmt: skip
+
+
+def _codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
+    """Index of each value in ``categories`` (the fit's level order); -1 for anything else."""
+    index = {c: i for i, c in enumerate(categories)}
+    return values.map(index).fillna(-1).astype(np.int64).to_numpy()
 
 
 def _hour(frame: pd.DataFrame) -> pd.Series:
@@ -129,8 +171,10 @@ def test_light_follows_the_clock(big: pd.DataFrame) -> None:
     assert (light[hour.between(10, 14)] == "Day").mean() > 0.95
 
 
-def test_positive_rate(big: pd.DataFrame) -> None:
+def test_positive_rate(big: pd.DataFrame, training: pd.DataFrame) -> None:
     assert 0.025 <= _positive(big).mean() <= 0.04
+    # fitted on Jan-Sep 2018: 269 of 8,480 real crashes (3.17 %)
+    assert 0.028 <= _positive(training).mean() <= 0.036
 
 
 def test_night_weekend_and_crash_type_effects(big: pd.DataFrame) -> None:
@@ -155,9 +199,87 @@ def test_night_weekend_and_crash_type_effects(big: pd.DataFrame) -> None:
 
 def test_driver_effects(big: pd.DataFrame) -> None:
     y = _positive(big)
-    assert y[big["young_driver"] >= 1].mean() > 1.15 * y[big["young_driver"] == 0].mean()
+    assert y[big["young_driver"] >= 1].mean() > 1.05 * y[big["young_driver"] == 0].mean()
     assert y[big["unlicencsed"] == 1].mean() > 1.5 * y[big["unlicencsed"] == 0].mean()
     assert y[big["males"] > big["females"]].mean() > 1.5 * y[big["males"] <= big["females"]].mean()
+
+
+def test_rates_per_level_match_the_fitted_targets(training: pd.DataFrame) -> None:
+    """Synthetic positive rate per factor level vs the (shrunk) real rate it was fitted to."""
+    label = load_tables().raw["label"]
+    levels = levels_of(training)
+    y = _positive(training).to_numpy()
+    checked = 0
+    for name, level in levels.items():
+        for value, (target, real_n) in enumerate(  # every level has a target and a real count
+            zip(label["targets"][name], label["real_crashes"][name], strict=True)
+        ):
+            rows = level == value
+            if real_n < 300 or rows.sum() < 2_000:
+                continue
+            assert y[rows].mean() == pytest.approx(target, rel=0.2, abs=0.004), (name, value)
+            checked += 1
+    assert checked >= 40
+
+
+@pytest.mark.real_data
+def test_rates_close_to_the_real_training_months(
+    training: pd.DataFrame, real_crashes_csv: Path
+) -> None:
+    """Against the raw real rows of Jan-Sep 2018: within sampling noise of the real rate."""
+    real = pd.read_csv(real_crashes_csv, dtype=str, keep_default_na=False)
+    real = real[real["accident_date"] <= "2018-09-30"]
+    for column in ("no_of_vehicles", "young_driver", "males", "females"):
+        real[column] = real[column].astype(int)
+    synthetic, truth = levels_of(training), levels_of(real)
+    y_syn, y_real = _positive(training).to_numpy(), _positive(real).to_numpy()
+    checked = 0
+    for name, real_level in truth.items():
+        for value in np.unique(real_level[real_level >= 0]):
+            n = int((real_level == value).sum())
+            if n < 300:
+                continue
+            rate = y_real[real_level == value].mean()
+            noise = 3 * np.sqrt(max(rate, 0.01) * (1 - rate) / n)
+            assert abs(y_syn[synthetic[name] == value].mean() - rate) <= noise + 0.004, (
+                name, value, rate
+            )  # fmt: skip
+            checked += 1
+    assert checked >= 30
+
+
+@pytest.mark.real_data
+def test_fitted_only_on_the_training_months(real_crashes_csv: Path) -> None:
+    raw = load_tables().raw
+    real = pd.read_csv(real_crashes_csv, dtype=str, keep_default_na=False)
+    training = real[real["accident_date"].between("2018-01-01", "2018-09-30")]
+    assert raw["fitted_on"]["dates"] == ["2018-01-01", "2018-09-30"]
+    assert raw["fitted_on"]["rows"] == len(training) == 8_480
+    assert raw["fitted_on"]["positives"] == (training["alcohol_related"] == "Yes").sum()
+    assert sum(raw["when"]["weekday_counts"]) == len(training)
+    assert sorted(raw["when"]["month_counts"], key=int) == [str(m) for m in range(1, 10)]
+    assert sum(sum(row) for row in raw["road"]["accident_type_counts"]) <= len(training)
+
+
+def test_training_rows_never_include_the_validation_months(tmp_path: Path) -> None:
+    """Two files that differ only in Oct-Dec give the fit the same rows."""
+    year = generate_crashes(3_000, seed=9)
+    other = year.copy()
+    late = other["accident_date"] >= "2018-10-01"
+    other.loc[late, "alcohol_related"] = "Yes"
+    other.loc[late, "males"] = 7
+    a = read_training_rows(write_csv(year, tmp_path / "a.csv"))
+    b = read_training_rows(write_csv(other, tmp_path / "b.csv"))
+    pd.testing.assert_frame_equal(a, b)
+    assert a["accident_date"].max() <= "2018-09-30" and len(a) == (~late).sum()
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_the_fit_reproduces_the_packaged_figures(real_crashes_csv: Path) -> None:
+    assert dumps(fit_all(real_crashes_csv)) == (
+        resources.files("crashed.synthetic").joinpath("fitted.json").read_text("utf-8")
+    )
 
 
 def test_learnable_but_not_trivial() -> None:
