@@ -392,3 +392,33 @@ def test_from_settings_defaults_to_the_enclosing_repository(
     host = LocalGitHost.from_settings(load_settings())
     assert host.root == repo.resolve()
     assert host.proposals_dir == (tmp_path / "home" / "proposals").resolve()
+
+
+def test_history_lists_every_change_on_the_target_with_its_proposal(
+    host: LocalGitHost, repo: Path
+) -> None:
+    host.propose(proposal(content("r1")))
+    host.approve(1)  # fast-forward: the proposal's own commit lands on main
+    (repo / REF).write_text(content("by hand"))
+    git(repo, "commit", "-q", "-am", "promote by hand")
+    host.propose(proposal(content("r2")))
+    (repo / "README.md").write_text("moved\n")
+    git(repo, "commit", "-q", "-am", "unrelated")  # not in the reference's history
+    host.approve(2)  # re-applied on the moved target: a new commit, same proposal id
+    git(repo, "switch", "-q", "-c", "elsewhere")
+    (repo / REF).write_text(content("other branch"))
+    git(repo, "commit", "-q", "-am", "not on main")
+
+    revisions = host.history(REF)
+
+    assert [(r.content, r.proposal_id) for r in revisions] == [
+        (EMPTY, ""),
+        (content("r1"), "1"),
+        (content("by hand"), ""),
+        (content("r2"), "2"),
+    ]
+    assert revisions[-1].commit == tip(repo, "main")
+    assert revisions[1].merged_at is not None
+    assert revisions[1].merged_at == host.get(1).merged_at
+    assert revisions[1].proposal_url == (host.proposals_dir / "1.json").as_uri()
+    assert revisions[2].title == "promote by hand"
