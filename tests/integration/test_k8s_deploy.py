@@ -363,6 +363,17 @@ def test_an_unreachable_api_server_is_one_clear_line(
         assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["status", "deploy"])
+def test_an_invalid_namespace_is_refused_before_any_request(
+    k8s: FakeK8s, lake_home: LocalLake, command: str
+) -> None:
+    result = run(command, "--namespace", "Not_A_Label")
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: --namespace: 'Not_A_Label'")
+    assert k8s.requests() == []
+
+
 def test_missing_kube_configuration_is_a_config_error(
     lake_home: LocalLake,
     make_reference: Callable[[str], Path],

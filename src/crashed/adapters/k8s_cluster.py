@@ -26,7 +26,7 @@ from crashed.errors import ConfigError, ServiceError
 from crashed.ports import Applied, DeploymentInfo, Progress, RolloutState
 
 FIELD_MANAGER = "crashed"
-_PATHS = {
+API_PATHS = {
     ("v1", "ServiceAccount"): "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
     ("v1", "ConfigMap"): "/api/v1/namespaces/{namespace}/configmaps/{name}",
     ("v1", "Service"): "/api/v1/namespaces/{namespace}/services/{name}",
@@ -95,7 +95,7 @@ class KubernetesCluster:
     def _apply_one(self, obj: Mapping[str, Any]) -> Applied:
         kind, name = obj["kind"], obj["metadata"]["name"]
         try:
-            template = _PATHS[(obj["apiVersion"], kind)]
+            template = API_PATHS[(obj["apiVersion"], kind)]
         except KeyError:
             raise ServiceError(
                 f"cannot apply {obj['apiVersion']} {kind}: unsupported kind"
@@ -238,14 +238,14 @@ class KubernetesCluster:
     def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         found = self._call(
             "GET",
-            _PATHS[("v1", "ConfigMap")].format(namespace=namespace, name=name),
+            API_PATHS[("v1", "ConfigMap")].format(namespace=namespace, name=name),
             f"ConfigMap {name}",
             missing_ok=True,
         )
         return None if found is None else dict(found.get("data") or {})
 
     def _read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        path = _PATHS[("apps/v1", "Deployment")].format(namespace=namespace, name=name)
+        path = API_PATHS[("apps/v1", "Deployment")].format(namespace=namespace, name=name)
         return self._call("GET", path, f"Deployment {name}", missing_ok=True)
 
     def _typed(self, method: Any, what: str, *args: Any, **kwargs: Any) -> Any:

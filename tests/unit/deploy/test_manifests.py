@@ -22,6 +22,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
+from crashed.adapters.k8s_cluster import API_PATHS
 from crashed.deploy import manifests
 from crashed.deploy.manifests import ImageRef, image_for_commit, render
 from crashed.errors import ConfigError, InputError
@@ -194,6 +195,24 @@ def test_the_service_targets_the_named_port(base_objects: list[dict[str, Any]]) 
     ]
     labels = deployment_of(base_objects)["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= labels.items()
+
+
+def test_the_deployer_role_allows_exactly_what_deploy_and_status_do() -> None:
+    role = yaml.safe_load((K8S / "deployer-role.yaml").read_text(encoding="utf-8"))
+    validate_all([role])
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    needed = {("", "pods", "list"), ("", "events", "list")}
+    for path in API_PATHS.values():  # every kind the adapter applies: read, then apply
+        parts = path.split("/")
+        group = "" if parts[1] == "api" else parts[2]
+        needed |= {(group, parts[-2], verb) for verb in ("get", "create", "patch")}
+    assert granted == needed
 
 
 # -- the Python renderer -----------------------------------------------------------------------
