@@ -30,7 +30,7 @@ def squash(x: np.ndarray) -> np.ndarray:
 
 
 def test_each_resample_equals_sklearn_on_the_resampled_rows() -> None:
-    y, signal, rng = synthetic(800)
+    y, signal, _ = synthetic(800)
     p = np.round(squash(signal), 2)  # many ties
     counts = resample_counts(len(y), 6, seed=4)
     auc, ap = weighted_auc_ap(y, p, counts)
