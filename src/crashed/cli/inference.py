@@ -3,6 +3,7 @@
 ``start`` runs Flask's development server (one process, threads); ``start-prod`` replaces this
 process with gunicorn (see :mod:`crashed.serving.gunicorn_conf`), so the gunicorn master keeps
 this PID (signals, containers) and imports neither XGBoost nor the app before forking workers.
+Each worker then calls :func:`serving_app`, the composition root of the serving side.
 """
 
 from __future__ import annotations
@@ -10,12 +11,19 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from crashed.cli.context import AppContext
+from crashed.errors import CrashedError
+from crashed.settings import load_settings
+from crashed.wiring import build_adapters
 
-APP = "crashed.serving.app:create_app()"
+if TYPE_CHECKING:
+    from flask import Flask
+
+APP = "crashed.cli.inference:serving_app()"
 GUNICORN_CONFIG = "python:crashed.serving.gunicorn_conf"
 
 
@@ -25,6 +33,22 @@ def gunicorn_argv(bind: str, app: str = APP, *, debug: bool = False) -> list[str
     if debug:
         argv += ["--log-level", "debug"]
     return [*argv, app]
+
+
+def serving_app() -> Flask:
+    """gunicorn's app factory (in each worker, after the fork): settings → lake → app.
+
+    A lake that cannot be opened (e.g. no cloud credentials) leaves the worker alive but not
+    ready, with the reason, rather than failing its boot.
+    """
+    from crashed.serving.app import create_app
+
+    settings = load_settings()
+    try:
+        lake = build_adapters(settings).lake
+    except CrashedError as error:
+        return create_app(settings, None, lake_problem=error.message)
+    return create_app(settings, lake)
 
 
 @click.group()
@@ -40,7 +64,11 @@ def start(ctx: AppContext, host: str, port: int) -> None:
     """Development server (Flask, one process). Use start-prod for anything real."""
     from crashed.serving.app import create_app
 
-    app = create_app(ctx.settings)
+    try:
+        lake, problem = ctx.adapters.lake, None
+    except CrashedError as error:
+        lake, problem = None, error.message
+    app = create_app(ctx.settings, lake, lake_problem=problem)
     click.echo(f"crashed inference (development server) on http://{host}:{port}", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
 

@@ -10,7 +10,8 @@ Used as ``gunicorn -c python:crashed.serving.gunicorn_conf``.
 - ``SIGHUP`` to the master starts fresh workers (which read the model reference again, verify
   and load it) and then gracefully stops the old ones: the listening socket stays open
   throughout, queued connections wait for a new worker, in-flight requests finish.
-- Access and error logs are JSON lines on stdout/stderr.
+- Access, error and app logs are JSON lines (python-json-logger through ``logconfig_dict``,
+  see :mod:`crashed.serving.logs`): access on stdout, the rest on stderr.
 - Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set here, before any worker
   imports prometheus_client (a private temporary folder unless the environment names one).
 """
@@ -18,16 +19,13 @@ Used as ``gunicorn -c python:crashed.serving.gunicorn_conf``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from gunicorn.glogging import Logger
-
-from crashed.serving.jsonlog import JsonFormatter, timestamp
+from crashed.serving.logs import ACCESS_FORMAT, gunicorn_logconfig
 
 _MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED = "CRASHED_PROMETHEUS_DIR_OWNED"
@@ -60,45 +58,8 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-class JsonLogger(Logger):
-    """gunicorn's logger with one JSON object per access-log and error-log line."""
-
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        for handler in self.error_log.handlers:
-            handler.setFormatter(JsonFormatter())
-
-    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
-        if getattr(self, "access_log_enabled", True) is False:
-            return
-        status = resp.status
-        if isinstance(status, str):
-            status = status.split(None, 1)[0]
-        try:
-            code: int | str = int(status)
-        except (TypeError, ValueError):
-            code = str(status)
-        record = {
-            "ts": timestamp(),
-            "type": "access",
-            "remote": environ.get("REMOTE_ADDR"),
-            "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"),
-            "query": (environ.get("QUERY_STRING") or "")[:512] or None,
-            "status": code,
-            "bytes": getattr(resp, "sent", None),
-            "duration_ms": round(request_time.total_seconds() * 1000, 3),
-            "user_agent": environ.get("HTTP_USER_AGENT"),
-            "pid": os.getpid(),
-        }
-        try:
-            self.access_log.info(json.dumps(record, ensure_ascii=False))
-        except Exception:  # noqa: BLE001 - logged; never fail a request over its log line
-            self.exception("access log failed")
-
-
 # ---- settings ------------------------------------------------------------------------------
-wsgi_app = "crashed.serving.app:create_app()"
+wsgi_app = "crashed.cli.inference:serving_app()"
 bind = ["0.0.0.0:8000"]
 workers = _positive_int("WEB_CONCURRENCY", cpu_count())
 worker_class = "gthread"
@@ -111,10 +72,9 @@ max_requests = 0
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
-accesslog = "-"
-errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-logger_class = JsonLogger
+logconfig_dict = gunicorn_logconfig(loglevel.upper())
+access_log_format = ACCESS_FORMAT
 proc_name = "crashed-inference"
 control_socket_disable = True  # gunicorn >= 24: one shared ~/.gunicorn socket would collide
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -8,7 +8,8 @@ retries at most every ``retry_seconds`` when asked (``/readyz``, ``/predict``), 
 at boot heals by itself; a ready state is never reloaded implicitly (SIGHUP starts new workers).
 
 Under gunicorn each worker builds its own state after the fork (the app factory runs in the
-worker: no ``--preload``, see xgboost#8040).
+worker: no ``--preload``, see xgboost#8040). The lake is handed in: adapters are built only by
+the composition root (``crashed.cli.inference.serving_app``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -84,8 +84,8 @@ class ModelState:
     lake: Lake | None
     cache_dir: Path
     retry_seconds: float = DEFAULT_RETRY_SECONDS
-    lake_factory: Callable[[], Lake] | None = None
-    """Builds the lake on first load when ``lake`` is None (so a bad lake config is a reason)."""
+    lake_problem: str | None = None
+    """Why there is no lake (``lake`` None): the not-ready reason, e.g. missing credentials."""
     model: LoadedModel | None = None
     reason: str = "model not loaded yet"
     reference: Reference | None = None
@@ -95,19 +95,16 @@ class ModelState:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, lake: Lake | None = None) -> ModelState:
-        """State for ``CRASHED_MODEL_REFERENCE`` with the lake chosen by ``settings``."""
-
-        def build_lake() -> Lake:
-            from crashed.wiring import build_adapters
-
-            return build_adapters(settings).lake
-
+    def from_settings(
+        cls, settings: Settings, lake: Lake | None, *, lake_problem: str | None = None
+    ) -> ModelState:
+        """State for ``CRASHED_MODEL_REFERENCE`` reading artifacts through ``lake`` (built by the
+        composition root; None with ``lake_problem`` when it could not be opened)."""
         return cls(
             reference_path=Path(settings.crashed_model_reference),
             lake=lake,
             cache_dir=settings.home / "cache",
-            lake_factory=None if lake is not None else build_lake,
+            lake_problem=lake_problem,
         )
 
     @property
@@ -214,12 +211,7 @@ class ModelState:
 
     def _lake(self) -> Lake:
         if self.lake is None:
-            if self.lake_factory is None:
-                raise _NotReady("no lake configured")
-            try:
-                self.lake = self.lake_factory()
-            except CrashedError as error:
-                raise _NotReady(f"cannot open the lake: {error.message}") from None
+            raise _NotReady(f"cannot open the lake: {self.lake_problem or 'no lake configured'}")
         return self.lake
 
     # ---- reporting -----------------------------------------------------------------------

@@ -1,140 +1,151 @@
-"""The OpenAPI 3 description served at ``/openapi.json``.
+"""The OpenAPI 3.1 document served at ``/openapi.json``, generated from the request/response
+models in :mod:`crashed.serving.requests` (the same models that validate requests).
 
-Written by hand; the feature parameters (defaults, allowed category values) come from the
-loaded model's encoder, so the document always matches what ``/predict`` accepts.
+pydantic's JSON Schema (2020-12) is OpenAPI 3.1's schema dialect, so the models' schemas go
+into ``components`` as they are. The loaded model adds what only it knows: each feature's
+default and, for categories, the allowed values.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
 from crashed import __version__
-from crashed.core.encoder import MAX_COUNT, Encoder
-from crashed.core.features import CATEGORY_FEATURES, COUNT_FEATURES, TIME_FEATURE
+from crashed.core.encoder import Encoder
 from crashed.serving.limits import MAX_BATCH, MAX_BODY_BYTES, MAX_QUERY_BYTES
+from crashed.serving.requests import (
+    RESPONSE_MODELS,
+    BatchRequest,
+    Instance,
+    PredictQuery,
+)
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
-_NOT_READY = {"$ref": "#/components/schemas/NotReady"}
+_REF = "#/components/schemas/{model}"
+_MODELS: tuple[type[BaseModel], ...] = (PredictQuery, Instance, BatchRequest, *RESPONSE_MODELS)
 
 
-def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def feature_schemas(encoder: Encoder | None) -> dict[str, dict[str, Any]]:
-    """JSON schema of each feature's value (with its default and allowed values when known)."""
-    schemas: dict[str, dict[str, Any]] = {}
-    for feature in COUNT_FEATURES:
-        schemas[feature] = {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": MAX_COUNT,
-            "description": "count of people/vehicles; empty = unknown",
-        }
-    schemas[TIME_FEATURE] = {
-        "type": "string",
-        "pattern": r"^\d{1,2}[.:]\d{2}([.:]\d{2})?$",
-        "example": "02:30",
-        "description": "time of the crash (only the hour is used); empty = unknown",
-    }
-    for feature in CATEGORY_FEATURES:
-        schemas[feature] = {
-            "type": "string",
-            "description": "one of the values seen in training (case-insensitive); "
-            "any other value is rejected with 400; empty = unknown",
-        }
-    if encoder is not None:
-        for feature, schema in schemas.items():
-            default = encoder.defaults.get(feature)
-            schema["default"] = default
-            if feature in encoder.vocabularies:
-                schema["enum"] = list(encoder.vocabularies[feature])
+def _model_schemas() -> dict[str, Any]:
+    """Every model's JSON schema by name (nested models hoisted beside them)."""
+    refs, top = models_json_schema([(m, "validation") for m in _MODELS], ref_template=_REF)
+    schemas: dict[str, Any] = dict(top.get("$defs", {}))
+    for (model, _), ref in refs.items():
+        schemas.setdefault(model.__name__, ref)
     return schemas
+
+
+_SCHEMAS = _model_schemas()
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json(description: str, name: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _object(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+
+
+def _with_model(schemas: dict[str, Any], encoder: Encoder | None) -> dict[str, Any]:
+    """Feature properties with the served model's defaults and allowed category values."""
+    if encoder is None:
+        return schemas
+    schemas = copy.deepcopy(schemas)
+    for name in (PredictQuery.__name__, Instance.__name__):
+        for feature, schema in schemas[name]["properties"].items():
+            schema["default"] = encoder.defaults.get(feature)
+            if feature in encoder.vocabularies:
+                schema["anyOf"][0]["enum"] = list(encoder.vocabularies[feature])
+    return schemas
+
+
+def _parameters(schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    """``GET /predict``'s query parameters: a property each (its first, non-null form)."""
+    out = []
+    for name, prop in schemas[PredictQuery.__name__]["properties"].items():
+        schema = {**prop["anyOf"][0], "description": prop["description"]}
+        default = prop.get("default")
+        if schema.get("type") == "integer" and isinstance(default, str) and default.isdigit():
+            default = int(default)  # the encoder keeps every default as text
+        if default is not None:  # None: left out means unknown
+            schema["default"] = default
+        out.append({"name": name, "in": "query", "required": False, "schema": schema})
+    return out
 
 
 def build_openapi(encoder: Encoder | None, model_info: dict[str, str] | None) -> dict[str, Any]:
     """The whole document; ``encoder`` None (no model loaded) gives the generic parameters."""
-    features = feature_schemas(encoder)
-    parameters = [
-        {"name": name, "in": "query", "required": False, "schema": schema}
-        for name, schema in features.items()
-    ]
+    schemas = _with_model(_SCHEMAS, encoder)
     model_note = (
         f" Served model: {model_info['name']} run {model_info['run_id']}."
         if model_info
-        else " No model is loaded right now: allowed values appear once one is."
+        else " No model is loaded right now: defaults and allowed values appear once one is."
     )
+    not_ready = _json("no verified model loaded (with the reason)", "NotReadyResponse")
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "crashed inference",
             "version": __version__,
             "description": "Probability that a Victorian road crash is alcohol-related. "
-            "Features a request leaves out take the model's documented defaults "
-            "(see the parameter defaults); unseen category values are rejected with 400."
-            + model_note,
+            "Features a request leaves out take the model's documented defaults; unseen "
+            "category values are rejected with 400." + model_note,
         },
         "paths": {
             "/predict": {
                 "get": {
                     "summary": "Score one crash given as query parameters",
-                    "parameters": parameters,
+                    "parameters": _parameters(schemas),
                     "responses": {
-                        "200": _json_response(
-                            "prediction", {"$ref": "#/components/schemas/Prediction"}
-                        ),
-                        "400": _json_response(
-                            "bad parameter (unknown, repeated, invalid value)", _ERROR
-                        ),
-                        "413": _json_response(f"query string over {MAX_QUERY_BYTES} B", _ERROR),
-                        "503": _json_response("no verified model loaded", _NOT_READY),
+                        "200": _json("prediction", "PredictionResponse"),
+                        "400": _json("unknown, repeated or invalid parameter", "ErrorResponse"),
+                        "413": _json(f"query string over {MAX_QUERY_BYTES} B", "ErrorResponse"),
+                        "503": not_ready,
                     },
                 },
                 "post": {
-                    "summary": "Score a batch of crashes (one booster call)",
+                    "summary": f"Score up to {MAX_BATCH} crashes (one booster call)",
                     "requestBody": {
                         "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/BatchRequest"}
-                            }
-                        },
+                        "content": {"application/json": {"schema": _ref("BatchRequest")}},
                     },
                     "responses": {
-                        "200": _json_response(
-                            "predictions, in request order",
-                            {"$ref": "#/components/schemas/BatchPrediction"},
+                        "200": _json("predictions, in request order", "BatchResponse"),
+                        "400": _json("malformed JSON or a bad instance", "ErrorResponse"),
+                        "413": _json(
+                            f"body over {MAX_BODY_BYTES} B or over {MAX_BATCH} instances",
+                            "ErrorResponse",
                         ),
-                        "400": _json_response("malformed JSON or a bad instance", _ERROR),
-                        "413": _json_response(
-                            f"body over {MAX_BODY_BYTES} B or too many instances", _ERROR
-                        ),
-                        "503": _json_response("no verified model loaded", _NOT_READY),
+                        "503": not_ready,
                     },
                 },
             },
             "/healthz": {
                 "get": {
                     "summary": "Liveness: the process answers (200 even without a model)",
-                    "responses": {"200": _json_response("alive", {"type": "object"})},
+                    "responses": {"200": _object("alive")},
                 }
             },
             "/readyz": {
                 "get": {
                     "summary": "Readiness: 200 only when a verified model is loaded",
-                    "responses": {
-                        "200": _json_response("ready", {"type": "object"}),
-                        "503": _json_response("not ready, with the reason", _NOT_READY),
-                    },
+                    "responses": {"200": _object("ready"), "503": not_ready},
                 }
             },
             "/model": {
                 "get": {
-                    "summary": "The served model's reference (lineage, checksums) and metrics",
-                    "responses": {
-                        "200": _json_response("model", {"type": "object"}),
-                        "503": _json_response("no verified model loaded", _NOT_READY),
-                    },
+                    "summary": "The served model's reference (lineage, checksums), metrics, "
+                    "and each feature's default and allowed values",
+                    "responses": {"200": _object("model"), "503": not_ready},
                 }
             },
             "/metrics": {
@@ -151,84 +162,9 @@ def build_openapi(encoder: Encoder | None, model_info: dict[str, str] | None) ->
             "/openapi.json": {
                 "get": {
                     "summary": "This document",
-                    "responses": {"200": _json_response("OpenAPI 3", {"type": "object"})},
+                    "responses": {"200": _object("OpenAPI 3.1")},
                 }
             },
         },
-        "components": {"schemas": _component_schemas(features)},
-    }
-
-
-def _component_schemas(features: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    model = {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "run_id": {"type": "string"},
-            "sha256": {"type": "string"},
-        },
-    }
-    scored = {
-        "prediction": {"type": "integer", "enum": [0, 1]},
-        "probability": {"type": "number", "minimum": 0, "maximum": 1},
-    }
-    nullable = {
-        name: {**{k: v for k, v in schema.items() if k != "default"}, "nullable": True}
-        for name, schema in features.items()
-    }
-    return {
-        "Instance": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": nullable,
-        },
-        "BatchRequest": {
-            "type": "object",
-            "required": ["instances"],
-            "additionalProperties": False,
-            "properties": {
-                "instances": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": MAX_BATCH,
-                    "items": {"$ref": "#/components/schemas/Instance"},
-                }
-            },
-        },
-        "Prediction": {
-            "type": "object",
-            "properties": {
-                **scored,
-                "threshold": {"type": "number"},
-                "features": {
-                    "type": "object",
-                    "description": "the values used, defaults filled in (null = unknown)",
-                },
-                "model": model,
-            },
-        },
-        "BatchPrediction": {
-            "type": "object",
-            "properties": {
-                "predictions": {
-                    "type": "array",
-                    "items": {"type": "object", "properties": scored},
-                },
-                "threshold": {"type": "number"},
-                "model": model,
-            },
-        },
-        "Error": {
-            "type": "object",
-            "properties": {
-                "error": {"type": "string"},
-                "field": {"type": "string", "nullable": True},
-                "index": {"type": "integer", "description": "batch instance, when relevant"},
-                "allowed": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-        "NotReady": {
-            "type": "object",
-            "properties": {"ready": {"type": "boolean"}, "reason": {"type": "string"}},
-        },
+        "components": {"schemas": schemas},
     }

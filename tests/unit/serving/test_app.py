@@ -10,12 +10,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from crashed.core.features import CATEGORY_FEATURES, RAW_FEATURES
-from crashed.serving.app import FAST_PATH_ENV, FastPredict, create_app
+from crashed.serving.app import create_app
 from crashed.serving.limits import MAX_BATCH, MAX_BODY_BYTES, MAX_QUERY_BYTES
 from crashed.serving.model_state import ModelState
+from crashed.serving.requests import (
+    BatchResponse,
+    ErrorResponse,
+    NotReadyResponse,
+    PredictionResponse,
+)
 
 if TYPE_CHECKING:
     from tests.serving_fixtures import Served
@@ -23,7 +30,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def app(served: Served) -> Flask:
-    return create_app(served.settings)
+    return create_app(served.settings, served.lake)
 
 
 @pytest.fixture
@@ -36,11 +43,13 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
     assert response.mimetype == "application/json"
     body = response.get_json()
     assert isinstance(body["error"], str) and body["error"]
+    model = NotReadyResponse if status == 503 else ErrorResponse
+    model.model_validate(body)  # the documented shape (it is what /openapi.json publishes)
     return body
 
 
 def not_ready_client(served: Served) -> FlaskClient:
-    return create_app(served.settings).test_client()
+    return create_app(served.settings, served.lake).test_client()
 
 
 def assert_not_ready(client: FlaskClient, *reason_parts: str) -> str:
@@ -128,7 +137,7 @@ def test_verified_bytes_that_are_not_a_model(served: Served) -> None:
 def test_not_ready_retries_and_recovers(served: Served) -> None:
     good = served.reference_path.read_text()
     served.set_reference(None)
-    state = ModelState.from_settings(served.settings)
+    state = ModelState.from_settings(served.settings, served.lake)
     state.retry_seconds = 0.0
     state.load()
     client = create_app(state=state).test_client()
@@ -437,42 +446,58 @@ def test_openapi_describes_everything(client: FlaskClient) -> None:
     assert "run-a" in document["info"]["description"]
 
 
-# ---- the WSGI fast path -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        "",
-        "day_of_week=saturday&accident_time=02:10",
-        "speed_zone=60+km%2Fhr&light_condition=&males=2",
-        "day_of_week=S%C3%A4turday",
-        "males=x",
-        "colour=red",
-        "males=1&males=2",
-        "pad=" + "x" * (MAX_QUERY_BYTES + 1),
-    ],
-)
-def test_fast_path_answers_exactly_like_flask(served: Served, query: str) -> None:
-    fast = create_app(served.settings, fast_path=True)
-    slow = create_app(served.settings, fast_path=False)
-    assert isinstance(fast.wsgi_app, FastPredict)
-    assert not isinstance(slow.wsgi_app, FastPredict)
-    a = fast.test_client().get(f"/predict?{query}")
-    b = slow.test_client().get(f"/predict?{query}")
-    assert (a.status_code, a.mimetype, a.get_json()) == (b.status_code, b.mimetype, b.get_json())
-    assert a.headers["Content-Length"] == b.headers["Content-Length"]
-
-
-def test_fast_path_can_be_turned_off(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(FAST_PATH_ENV, "0")
-    assert not isinstance(create_app(served.settings).wsgi_app, FastPredict)
-    monkeypatch.delenv(FAST_PATH_ENV)
-    assert isinstance(create_app(served.settings).wsgi_app, FastPredict)
-
-
-def test_fast_path_defers_to_flask_when_not_ready(served: Served) -> None:
+def test_openapi_is_valid_and_generated_from_the_models(
+    client: FlaskClient, served: Served
+) -> None:
+    document = client.get("/openapi.json").get_json()
+    validate(document)  # raises on an invalid OpenAPI 3.1 document
+    schemas = document["components"]["schemas"]
+    assert schemas["BatchRequest"]["properties"]["instances"]["maxItems"] == MAX_BATCH
+    assert schemas["BatchRequest"]["additionalProperties"] is False
+    assert set(schemas["Instance"]["properties"]) == set(RAW_FEATURES)
+    assert set(schemas["PredictionResponse"]["required"]) == {
+        "prediction",
+        "probability",
+        "threshold",
+        "features",
+        "model",
+    }
+    post = document["paths"]["/predict"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/BatchRequest"
+    )
     served.set_reference(None)
-    app = create_app(served.settings, fast_path=True)
-    body = error_of(app.test_client().get("/predict"), 503)
-    assert "no model promoted yet" in body["reason"]
+    empty = not_ready_client(served).get("/openapi.json").get_json()
+    validate(empty)
+    assert "enum" not in empty["components"]["schemas"]["Instance"]["properties"]["day_of_week"]
+
+
+# ---- one /predict path, answers matching the response models ------------------------------
+
+
+def test_answers_validate_against_the_response_models(client: FlaskClient) -> None:
+    one = client.get("/predict?day_of_week=Saturday&males=2")
+    assert one.headers["Content-Length"] == str(len(one.get_data()))
+    parsed = PredictionResponse.model_validate_json(one.get_data())
+    assert parsed.features["males"] == "2"
+    batch = client.post("/predict", json={"instances": [{}, {"males": 3}]})
+    assert len(BatchResponse.model_validate_json(batch.get_data()).predictions) == 2
+
+
+def test_head_and_options_on_predict(client: FlaskClient) -> None:
+    head = client.head("/predict?males=2")
+    assert head.status_code == 200 and head.get_data() == b""
+    options = client.options("/predict")
+    assert options.status_code == 200
+    assert set(options.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+def test_a_missing_lake_is_a_reason_not_a_crash(served: Served) -> None:
+    app = create_app(served.settings, None, lake_problem="no Google credentials for GCS")
+    reason = assert_not_ready(app.test_client(), "cannot open the lake", "no Google credentials")
+    assert "Traceback" not in reason
+
+
+def test_create_app_needs_settings_or_state() -> None:
+    with pytest.raises(TypeError):
+        create_app()

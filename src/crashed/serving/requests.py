@@ -1,0 +1,294 @@
+"""The inference API's request and response models (pydantic), and the parsers that use them.
+
+One set of models validates every request and generates ``/openapi.json``:
+
+- :class:`PredictQuery`: ``GET /predict``'s query parameters (one per raw feature, all optional);
+- :class:`BatchRequest`: ``POST /predict``'s body, ``{"instances": [Instance, …]}``;
+- :class:`PredictionResponse`, :class:`BatchResponse`, :class:`ErrorResponse`,
+  :class:`NotReadyResponse`: what comes back.
+
+The models check the *shape*: which features exist, that a value is text, a number or null, the
+batch size. Whether a value is acceptable *for the served model* (a count in range, a time, a
+category seen in training) is the encoder's decision (``crashed.core.encoder``), made when the
+row is encoded; both kinds of mistake end as the same :class:`~crashed.serving.errors.ApiError`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote_plus
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
+
+from crashed.core.encoder import MAX_COUNT
+from crashed.core.features import CATEGORY_FEATURES, COUNT_FEATURES, RAW_FEATURES, TIME_FEATURE
+from crashed.serving.errors import ApiError
+from crashed.serving.limits import MAX_BATCH
+
+FEATURES = frozenset(RAW_FEATURES)
+_FEATURE_LIST = ", ".join(RAW_FEATURES)
+
+
+def json_type(value: object) -> str:
+    """``a boolean``, ``a list``, … for messages about a JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return "a number"
+
+
+def _as_text(value: object) -> str:
+    """A feature value as the encoder reads it: text as is, null → ``""`` (unknown), a number
+    as its shortest text (``2.0`` → ``"2"``); booleans, lists and objects are errors."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError(
+            "feature_value",
+            "expected a string, a number or null, got {kind}",
+            {"kind": json_type(value)},
+        )
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _schema(*alternatives: dict[str, Any], description: str) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [*alternatives, {"type": "null"}], "description": description})
+
+
+Count = Annotated[
+    str | None,
+    BeforeValidator(_as_text),
+    _schema(
+        {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+        {"type": "string", "pattern": r"^\d{1,4}$"},
+        description=f"a count of people or vehicles, a whole number 0–{MAX_COUNT}; "
+        "empty or null = unknown",
+    ),
+]
+Time = Annotated[
+    str | None,
+    BeforeValidator(_as_text),
+    _schema(
+        {"type": "string", "pattern": r"^\d{1,2}[.:]\d{2}([.:]\d{2})?$", "examples": ["02:30"]},
+        description="time of the crash (only the hour is used); empty or null = unknown",
+    ),
+]
+Category = Annotated[
+    str | None,
+    BeforeValidator(_as_text),
+    _schema(
+        {"type": "string"},
+        description="one of the values seen in training (case-insensitive; the served "
+        "model's values are listed by /model); any other value is a 400; "
+        "empty or null = unknown",
+    ),
+]
+_KINDS: dict[str, Any] = {
+    **{f: Count for f in COUNT_FEATURES},
+    TIME_FEATURE: Time,
+    **{f: Category for f in CATEGORY_FEATURES},
+}
+_STRICT = ConfigDict(extra="forbid")
+
+PredictQuery: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "PredictQuery",
+    __config__=_STRICT,
+    __doc__="One crash: any of the 20 raw features; a feature left out takes the served "
+    "model's default (listed by /model and echoed in every answer).",
+    **{name: (_KINDS[name], None) for name in RAW_FEATURES},
+)
+
+
+class Instance(PredictQuery):  # type: ignore[misc,valid-type]
+    """One crash of a batch: the same features as the query; null = unknown."""
+
+
+class BatchRequest(BaseModel):
+    """POST /predict: up to 1000 crashes, scored with one booster call."""
+
+    model_config = _STRICT
+    instances: Annotated[list[Instance], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class ModelInfo(BaseModel):
+    """The served model, echoed in every answer."""
+
+    name: str
+    run_id: str
+    sha256: str
+
+
+class PredictionResponse(BaseModel):
+    """One scored crash."""
+
+    prediction: Literal[0, 1] = Field(description="1 when probability >= threshold")
+    probability: float = Field(ge=0, le=1)
+    threshold: float
+    features: dict[str, str | None] = Field(
+        description="the values used, defaults filled in (null = unknown)"
+    )
+    model: ModelInfo
+
+
+class ScoredInstance(BaseModel):
+    prediction: Literal[0, 1]
+    probability: float = Field(ge=0, le=1)
+
+
+class BatchResponse(BaseModel):
+    """Predictions in request order."""
+
+    predictions: list[ScoredInstance]
+    threshold: float
+    model: ModelInfo
+
+
+class ErrorResponse(BaseModel):
+    """Every error: what is wrong and which field (body, query, instances or a feature); a
+    batch error adds the instance's index, an unseen category the allowed values."""
+
+    error: str
+    field: str | None
+    index: int | None = None
+    allowed: list[str] | None = None
+
+
+class NotReadyResponse(ErrorResponse):
+    """503: no verified model is loaded, and why."""
+
+    ready: Literal[False]
+    reason: str
+
+
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    PredictionResponse,
+    BatchResponse,
+    ErrorResponse,
+    NotReadyResponse,
+)
+
+# ---- parsing ---------------------------------------------------------------------------------
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """A raw WSGI ``QUERY_STRING`` → the given features (validated by :class:`PredictQuery`).
+
+    Split by hand (``&``, ``+``/``%XX`` as UTF-8): several times cheaper than werkzeug's
+    MultiDict, and a repeated parameter is an error rather than silently one of its values.
+    """
+    params: dict[str, str] = {}
+    if query:
+        if not query.isascii():  # WSGI passes the raw bytes as latin-1
+            query = query.encode("latin-1", "replace").decode("utf-8", "replace")
+        for part in query.split("&"):
+            if not part:
+                continue
+            key, _, value = part.partition("=")
+            if "%" in key or "+" in key:
+                key = unquote_plus(key, errors="replace")
+            if "%" in value or "+" in value:
+                value = unquote_plus(value, errors="replace")
+            if key in params:
+                times = sum(1 for p in query.split("&") if unquote_plus(p.partition("=")[0]) == key)
+                raise ApiError(400, f"parameter {key!r} is given {times} times; give it once", key)
+            params[key] = value
+    try:
+        return PredictQuery.model_validate(params).model_dump(exclude_unset=True)
+    except ValidationError as error:
+        raise _query_error(error) from None
+
+
+def parse_batch(raw: bytes) -> list[dict[str, str]]:
+    """A ``POST /predict`` body → one dict of given features per instance.
+
+    JSON is read by the standard library first (a key twice in one object, ``NaN`` and
+    ``Infinity`` are errors there), then validated by :class:`BatchRequest`.
+    """
+    try:
+        body = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _DuplicateKey as error:
+        raise ApiError(400, f"key {error.key!r} appears twice in one object", error.key) from None
+    except (ValueError, RecursionError) as error:
+        detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise ApiError(400, f"malformed JSON body: {detail}", "body") from None
+    try:
+        request = BatchRequest.model_validate(body)
+    except ValidationError as error:
+        raise _batch_error(error, body) from None
+    return [instance.model_dump(exclude_unset=True) for instance in request.instances]
+
+
+def _query_error(error: ValidationError) -> ApiError:
+    problem = error.errors(include_url=False)[0]
+    field = str(problem["loc"][0]) if problem["loc"] else "query"
+    if problem["type"] == "extra_forbidden":
+        return ApiError(
+            400, f"unknown parameter {field!r}; the features are: {_FEATURE_LIST}", field
+        )
+    return ApiError(400, f"{field}: {problem['msg']}", field)
+
+
+def _batch_error(error: ValidationError, body: object) -> ApiError:
+    problems = error.errors(include_url=False)
+    for problem in problems:
+        if problem["type"] == "too_long" and problem["loc"] == ("instances",):
+            count = len(body["instances"])  # type: ignore[index]
+            return ApiError(413, f"{count} instances; at most {MAX_BATCH} per request", "instances")
+    problem = problems[0]
+    loc, kind = problem["loc"], problem["type"]
+    if not loc:
+        return ApiError(400, 'expected a JSON object like {"instances": [{…}, …]}', "body")
+    if loc[0] != "instances":
+        return ApiError(400, f'unknown key {loc[0]!r}; the body has only "instances"', str(loc[0]))
+    if len(loc) == 1:
+        return ApiError(400, '"instances" must be a non-empty list of objects', "instances")
+    index = int(loc[1])
+    if len(loc) == 2:
+        got = json_type(body["instances"][index])  # type: ignore[index]
+        message = f"instances[{index}] must be an object of feature: value, got {got}"
+        return ApiError(400, message, "instances", index=index)
+    field = str(loc[2])
+    if kind == "extra_forbidden":
+        message = f"unknown feature {field!r}; the features are: {_FEATURE_LIST}"
+        return ApiError(400, message, field, index=index)
+    return ApiError(400, f"{field}: {problem['msg']}", field, index=index)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
