@@ -17,7 +17,6 @@ The state is plain JSON (stored inside the model file), never pickle.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +24,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crashed.core.crash_schema import parse_time
 from crashed.core.features import CATEGORY_FEATURES, COUNT_FEATURES, TIME_FEATURE
+from crashed.core.values import (
+    MAX_COUNT,
+    InvalidValue,
+    clean,
+    parse_count,
+    parse_hours,
+    parse_speed,
+    parse_speeds,
+    parse_time,
+)
 
 ENCODER_VERSION = 1
 OTHER = "__other__"
-MAX_COUNT = 1000
-_SPEED = re.compile(r"^\s*(\d{2,3})\s*km")
-_TIME_PARTS = re.compile(r"^\s*(\d{1,2})[.:](\d{2})(?:[.:](\d{2}))?\s*$")
+__all__ = ["MAX_COUNT", "Encoder", "FeatureError", "hour_of", "speed_kmh"]
 
 
 class FeatureError(ValueError):
@@ -49,16 +55,17 @@ def _key(value: object) -> str:
 
 
 def speed_kmh(value: str | None) -> float:
-    """``'60 km/hr'`` → 60.0; anything without a number in km/h → NaN."""
-    if value is None:
-        return math.nan
-    match = _SPEED.match(str(value))
-    return float(match[1]) if match else math.nan
+    """``'60 km/hr'`` → 60.0; anything without a number in km/h → NaN (:func:`parse_speed`)."""
+    speed = parse_speed(value)
+    return math.nan if speed is None else float(speed)
 
 
 def hour_of(value: str | None) -> float:
     """Hour of day from an accident time in any accepted format, NaN when absent/invalid."""
-    normalised = parse_time(value)
+    try:
+        normalised = parse_time(value)
+    except InvalidValue:
+        return math.nan
     return float(normalised[:2]) if normalised else math.nan
 
 
@@ -182,30 +189,22 @@ class Encoder:
     def _hours(frame: pd.DataFrame) -> np.ndarray:
         if TIME_FEATURE not in frame:
             return np.full(len(frame), np.nan, dtype=np.float32)
-        parts = frame[TIME_FEATURE].astype("string").str.extract(_TIME_PARTS)
-        hours = pd.to_numeric(parts[0], errors="coerce")
-        minutes = pd.to_numeric(parts[1], errors="coerce")
-        seconds = pd.to_numeric(parts[2], errors="coerce").fillna(0)
-        valid = hours.le(23) & minutes.le(59) & seconds.le(59)
-        return hours.where(valid).astype("float64").to_numpy(np.float32)
+        return parse_hours(frame[TIME_FEATURE]).astype(np.float32)
 
     @staticmethod
     def _speeds(frame: pd.DataFrame) -> np.ndarray:
         if "speed_zone" not in frame:
             return np.full(len(frame), np.nan, dtype=np.float32)
-        found = frame["speed_zone"].astype("string").str.extract(_SPEED)[0]
-        return pd.to_numeric(found, errors="coerce").astype("float64").to_numpy(np.float32)
+        return parse_speeds(frame["speed_zone"]).astype(np.float32)
 
     # ---- request path (serving) --------------------------------------------------------
     def resolve(self, params: Mapping[str, str]) -> dict[str, str | None]:
         """The feature values a request uses: given values, else the documented defaults.
 
-        An explicitly empty value (``dca_code=``) means unknown.
+        An explicitly empty value (``dca_code=``) means unknown; surrounding ASCII whitespace
+        is ignored, as the CSV loader ignores it (:func:`crashed.core.values.clean`).
         """
-        return {
-            f: (params[f].strip() or None) if f in params else self.defaults.get(f)
-            for f in self.features
-        }
+        return {f: clean(params[f]) if f in params else self.defaults.get(f) for f in self.features}
 
     def encode_one(
         self, values: Mapping[str, str | None], out: np.ndarray | None = None
@@ -217,13 +216,11 @@ class Encoder:
             row.fill(0.0)
         for index, feature in enumerate(COUNT_FEATURES):
             row[index] = _count(feature, values.get(feature))
-        time_value = values.get(TIME_FEATURE)
-        hour = hour_of(time_value)
-        if time_value is not None and math.isnan(hour):
-            raise FeatureError(
-                TIME_FEATURE, f"expected a time like 02:30 or 02.30.00, got {time_value!r}"
-            )
-        row[len(COUNT_FEATURES)] = hour
+        try:
+            time = parse_time(values.get(TIME_FEATURE))
+        except InvalidValue as error:
+            raise FeatureError(TIME_FEATURE, str(error)) from None
+        row[len(COUNT_FEATURES)] = math.nan if time is None else float(time[:2])
         row[len(COUNT_FEATURES) + 1] = speed_kmh(values.get("speed_zone"))
         for feature in CATEGORY_FEATURES:
             value = values.get(feature)
@@ -255,12 +252,9 @@ def _merge_case_variants(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 def _count(feature: str, value: str | None) -> float:
-    if value is None:
-        return math.nan
+    """One count as the CSV loader reads it (:func:`crashed.core.values.parse_count`)."""
     try:
-        number = float(value)
-    except ValueError:
-        raise FeatureError(feature, f"expected a whole number, got {value!r}") from None
-    if math.isnan(number) or number < 0 or number > MAX_COUNT or number != int(number):
-        raise FeatureError(feature, f"expected a whole number from 0 to {MAX_COUNT}, got {value!r}")
-    return number
+        number = parse_count(value)
+    except InvalidValue as error:
+        raise FeatureError(feature, str(error)) from None
+    return math.nan if number is None else float(number)
