@@ -1,4 +1,5 @@
-"""`crashed demo` twice in a fresh CRASHED_HOME: the whole loop, then a hot reload."""
+"""`crashed demo` twice in a fresh CRASHED_HOME: the whole loop, then a hot reload; the
+printed next steps run as printed."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from tests.servers.procs import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_demo_runs_twice_and_serves_the_approved_model(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHED_", "GITLAB_"))}
@@ -40,6 +43,15 @@ def test_demo_runs_twice_and_serves_the_approved_model(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/predict", timeout=10) as response:
             body = json.loads(response.read())
         assert 0.0 <= body["probability"] <= 1.0
+        # the printed "what is deployed" step, run as printed, names the model that serves
+        lines = second.splitlines()
+        shown = lines[lines.index("      what is deployed") - 1].strip()
+        deployed = subprocess.run(
+            ["bash", "-c", shown], env=env, cwd=tmp_path, text=True, capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+        assert deployed.returncode == 0, deployed.stderr
+        assert f"run {served['model']['run_id']}" in deployed.stdout
     finally:
         subprocess.run(
             [*command[:4], "--stop"], env=env, cwd=tmp_path, timeout=60, capture_output=True
