@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from crashed.ports import Cluster, GitHost, Lake, Warehouse
+from crashed.ports import Cluster, GitHost, Lake, Orchestrator, Warehouse
 from crashed.settings import Settings
 
 
@@ -68,6 +68,31 @@ class Adapters:
         from crashed.adapters.k8s_cluster import KubernetesCluster
 
         return KubernetesCluster.from_environment(context)
+
+    def orchestrator(
+        self,
+        kind: str | None = None,
+        *,
+        host: str | None = None,
+        client_id: str | None = None,
+        namespace: str | None = None,
+    ) -> Orchestrator:
+        """Kubeflow Pipelines when ``kind`` is ``kfp`` (by default: when a KFP host is given or
+        configured, or the platform is gcp); else this machine (detached ``run-local`` runs)."""
+        if "orchestrator" in self._overrides:
+            return self._overrides["orchestrator"]  # type: ignore[return-value]
+        s = self.settings
+        if kind is None:
+            kind = "kfp" if host or s.kfp_host or s.crashed_platform == "gcp" else "local"
+        if kind == "kfp":
+            from crashed.adapters.kfp_orchestrator import KfpOrchestrator
+
+            return KfpOrchestrator(
+                host or s.kfp_host, client_id or s.kfp_client_id, namespace or s.k8s_namespace
+            )
+        from crashed.adapters.local_orchestrator import LocalOrchestrator
+
+        return LocalOrchestrator(s.home)
 
 
 def build_adapters(settings: Settings, **overrides: object) -> Adapters:

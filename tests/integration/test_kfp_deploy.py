@@ -12,7 +12,7 @@ from tests.servers.procs import free_port
 
 from crashed.adapters.kfp_orchestrator import KfpOrchestrator
 from crashed.cli import cli
-from crashed.errors import ServiceError
+from crashed.errors import NotFoundError, ServiceError
 from crashed.pipeline.compiler import CompiledPipeline, compile_pipeline
 from crashed.pipeline.spec import CRASHED_PIPELINE, PipelineSpec
 from crashed.settings import Settings
@@ -302,3 +302,119 @@ def test_cli_unreachable_host_exits_3(cli_env: dict[str, str]) -> None:
     assert result.exit_code == 3
     assert "error: cannot reach Kubeflow Pipelines" in result.output
     assert "Traceback" not in result.output
+
+
+def test_start_run_runs_the_deployed_version_with_the_reason(
+    kfp_fake: FakeKfpControl, tmp_path: Path
+) -> None:
+    orchestrator = _orchestrator(kfp_fake)
+    orchestrator.deploy(_compile(tmp_path, "registry.example.com/crashed:1"))
+    current = orchestrator.deploy(_compile(tmp_path, "registry.example.com/crashed:2"))
+
+    info = orchestrator.start_run(
+        "crashed_pipeline",
+        {"force_promotion": "false", "trigger_reason": "drift: day_of_week PSI 0.41"},
+        reason="drift: day_of_week PSI 0.41",
+    )
+
+    (run,) = kfp_fake.state()["runs"]
+    assert run["pipeline_version_reference"] == {
+        "pipeline_id": current.pipeline_id,
+        "pipeline_version_id": current.version_id,  # the scheduled version, not any other
+    }
+    assert run["experiment_id"] == current.experiment_id
+    assert run["runtime_config"]["parameters"] == {
+        "force_promotion": "false",
+        "trigger_reason": "drift: day_of_week PSI 0.41",
+    }
+    assert run["description"] == "drift: day_of_week PSI 0.41"
+    assert (info.run_id, info.status, info.version) == (
+        run["run_id"],
+        "pending",
+        current.version_id,
+    )
+    assert info.reason == "drift: day_of_week PSI 0.41"
+    assert info.parameters["trigger_reason"] == "drift: day_of_week PSI 0.41"
+
+
+def test_runs_in_flight_counts_started_and_scheduled_runs(
+    kfp_fake: FakeKfpControl, tmp_path: Path
+) -> None:
+    orchestrator = _orchestrator(kfp_fake)
+    deployed = orchestrator.deploy(_compile(tmp_path))
+    started = orchestrator.start_run("crashed_pipeline", {}, reason="by hand")
+    scheduled = kfp_fake.run(
+        recurring_run_id=deployed.recurring_run_id, experiment_id=deployed.experiment_id
+    )
+    kfp_fake.run(recurring_run_id="someone-else", experiment_id=deployed.experiment_id)
+
+    in_flight = orchestrator.runs_in_flight("crashed_pipeline")
+
+    assert {r.run_id for r in in_flight} == {started.run_id, scheduled["run_id"]}
+    assert {r.status for r in in_flight} == {"pending", "running"}
+    kfp_fake.run(run_id=started.run_id, state="SUCCEEDED")
+    kfp_fake.run(run_id=scheduled["run_id"], state="FAILED")
+    assert orchestrator.runs_in_flight("crashed_pipeline") == []
+    assert orchestrator.runs_in_flight("crashed_pipeline", environment="dev") == []
+
+
+def test_start_run_needs_a_deployed_pipeline_and_declared_parameters(
+    kfp_fake: FakeKfpControl, tmp_path: Path
+) -> None:
+    orchestrator = _orchestrator(kfp_fake)
+
+    with pytest.raises(NotFoundError) as missing:
+        orchestrator.start_run("crashed_pipeline", {}, reason="r")
+    assert missing.value.exit_code == 4
+
+    orchestrator.deploy(_compile(tmp_path))
+    with pytest.raises(ServiceError) as refused:
+        orchestrator.start_run("crashed_pipeline", {"bogus": "1"}, reason="r")
+    assert "HTTP 400" in refused.value.message and "\n" not in refused.value.message
+    assert kfp_fake.state()["runs"] == []
+
+
+def test_dry_run_without_a_reachable_kfp_plans_offline(tmp_path: Path) -> None:
+    compiled = _compile(tmp_path)
+
+    for host in (None, f"http://127.0.0.1:{free_port()}"):
+        plan = KfpOrchestrator(host, namespace="crashed").deploy(compiled, dry_run=True)
+
+        assert plan.dry_run and plan.changed
+        assert plan.offline is not None and "\n" not in plan.offline
+        assert [a.verb for a in plan.actions] == [
+            "create-pipeline",
+            "upload-version",
+            "create-experiment",
+            "create-recurring-run",
+        ]
+        assert plan.version == compiled.version and plan.cron == "0 0 0 * * *"
+        assert plan.recurring_run == f"{PROD} @ {compiled.version}"
+
+
+def test_cli_dry_run_needs_no_host_and_no_credentials(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "CRASHED_PLATFORM": "gcp", "GITLAB_TOKEN": ""}
+
+    offline = _invoke(["pipelines", "deploy-prod", "--dry-run"], env)
+    iap = _invoke(
+        [
+            "pipelines",
+            "deploy-prod",
+            "--dry-run",
+            "--host",
+            f"http://127.0.0.1:{free_port()}",
+            "--client-id",
+            "1234-abc.apps.googleusercontent.com",
+        ],
+        env,
+    )
+    without = _invoke(["pipelines", "deploy-prod"], env)
+
+    for result in (offline, iap):
+        assert result.exit_code == 0, result.output
+        assert "registry.example.com/crashed:cli" in result.output  # what would be deployed
+        assert "would upload version" in result.output
+        assert "would create recurring run" in result.output
+        assert "state of Kubeflow Pipelines unknown" in result.output
+        assert "nothing was changed" in result.output
+    assert without.exit_code == 2  # a real deploy still needs a host

@@ -15,7 +15,8 @@ recurring runs, which the client reads from ``recurringRuns``). What it serves, 
 * ``recurringruns`` GET (``experiment_id``, ``namespace``, paging) / POST (checks the
   experiment, the version reference, and that the cron has 5 or 6 fields),
   ``recurringruns/:id`` GET/DELETE, ``…:enable``, ``…:disable``
-* ``runs`` GET (``experiment_id``, paging)
+* ``runs`` GET (``experiment_id``, ``namespace``, paging) / POST (a run of a pipeline version:
+  checks the experiment and the version reference; starts ``PENDING``), ``runs/:id`` GET
 
 Like the real server in single-user mode, a non-empty ``namespace`` on experiment calls is a
 400; with ``--multi-user`` experiments need one. With ``--token T`` every API call needs
@@ -101,6 +102,8 @@ class FakeKfp:
             ("POST", re.compile(r"/recurringruns/(?P<rid>[^/:]+):enable"), self.enable),
             ("POST", re.compile(r"/recurringruns/(?P<rid>[^/:]+):disable"), self.disable),
             ("GET", re.compile(r"/runs"), self.list_runs),
+            ("POST", re.compile(r"/runs"), self.create_run),
+            ("GET", re.compile(r"/runs/(?P<run_id>[^/:]+)"), self.get_run),
         ]
 
     def reset(self) -> None:
@@ -450,7 +453,45 @@ class FakeKfp:
         items = list(self.runs.values())
         if experiment_id := request.args.get("experiment_id"):
             items = [r for r in items if r["experiment_id"] == experiment_id]
+        if namespace := request.args.get("namespace"):
+            spaces = {e: x.get("namespace", "") for e, x in self.experiments.items()}
+            items = [r for r in items if spaces.get(r["experiment_id"]) == namespace]
         return self._page(self._filtered(items, request), request, "runs")
+
+    def create_run(self, request: Request) -> dict[str, Any]:
+        body = request.get_json(force=True) or {}
+        if body.get("experiment_id") not in self.experiments:
+            raise ApiError(400, "Invalid input error: experiment not found")
+        reference = body.get("pipeline_version_reference") or {}
+        version = self.versions.get(reference.get("pipeline_version_id") or "")
+        if version is None or version["pipeline_id"] != reference.get("pipeline_id"):
+            raise ApiError(400, "Invalid input error: pipeline version reference not found")
+        if not body.get("display_name"):
+            raise ApiError(400, "Invalid input error: run name is empty")
+        declared = _declared_parameters(version["pipeline_spec"])
+        given = (body.get("runtime_config") or {}).get("parameters") or {}
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise ApiError(400, f"Invalid input error: unknown parameter(s) {unknown}")
+        run = {
+            **body,
+            "run_id": str(uuid.uuid4()),
+            "state": "PENDING",
+            "storage_state": "AVAILABLE",
+            "created_at": _now(),
+        }
+        self.runs[run["run_id"]] = run
+        return run
+
+    def get_run(self, request: Request, run_id: str) -> dict[str, Any]:
+        if run_id not in self.runs:
+            raise ApiError(404, f"Run {run_id} not found")
+        return self.runs[run_id]
+
+
+def _declared_parameters(stored: dict[str, Any]) -> dict[str, Any]:
+    spec = stored.get("pipeline_spec", stored) if "root" not in stored else stored
+    return spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {}) or {}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Deploy a compiled pipeline to Kubeflow Pipelines with the real ``kfp.Client``.
+"""The Orchestrator port on Kubeflow Pipelines, with the real ``kfp.Client``.
 
 ``deploy`` is idempotent and keeps history (DESIGN §3, §6):
 
@@ -14,35 +14,33 @@
    deletes it. Runs themselves are never touched.
 
 A second deploy of an unchanged spec uploads and creates nothing. ``dry_run`` reads the
-server's state and reports the plan without changing anything.
+server's state and reports the plan without changing anything; when the server cannot be read
+(no host, no credentials, unreachable) it plans offline, as for an empty server, and says why.
+
+``start_run`` starts one run of the *deployed* version (the one the enabled recurring run
+uses; else the newest) in the pipeline's experiment; ``runs_in_flight`` lists the pipeline's
+pending/running runs, started by hand or by its recurring runs.
 
 KFP's cron has a leading *seconds* field: the spec's 5-field schedule is converted
-(:func:`crashed.pipeline.compiler.kfp_cron`). In single-user KFP, experiment calls must not
-carry a namespace (400), so the namespace is only used when ``healthz`` says multi-user — then
-the pipeline, experiment and recurring runs all live in it.
+(:func:`crashed.pipeline_records.kfp_cron`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import logging
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from crashed.errors import ServiceError
-from crashed.pipeline.compiler import CompiledPipeline
-
-log = logging.getLogger(__name__)
-
-IN_FLIGHT_STATES = frozenset({"PENDING", "RUNNING", "PAUSED", "CANCELING"})
-MAX_CONCURRENCY = 1
-PAGE_SIZE = 100
-REQUEST_TIMEOUT = 30.0
+from crashed.adapters.kfp_runs import (
+    IN_FLIGHT_STATES,
+    MAX_CONCURRENCY,
+    create_run,
+    offline_plan,
+    pipeline_version_of,
+    run_info,
+)
+from crashed.adapters.kfp_session import REQUEST_TIMEOUT, KfpSession, equals_filter, safe_host
+from crashed.errors import CrashedError, NotFoundError
+from crashed.pipeline_records import CompiledPipeline, DeployAction, DeployResult, RunInfo
 
 
 def pipeline_display_name(name: str, environment: str) -> str:
@@ -60,205 +58,54 @@ def recurring_run_name(display_name: str, version: str) -> str:
     return f"{display_name} @ {version}"
 
 
-@dataclass(frozen=True)
-class DeployAction:
-    """One change a deploy makes (or would make, in a dry run)."""
-
-    verb: str
-    """create-pipeline | upload-version | create-experiment | create-recurring-run |
-    enable-recurring-run | disable-recurring-run | delete-recurring-run | keep-recurring-run"""
-    target: str
-    detail: str = ""
-
-    def describe(self, dry_run: bool = False) -> str:
-        words = self.verb.replace("-", " ")
-        text = f"{'would ' if dry_run else ''}{words} {self.target}"
-        return f"{text} ({self.detail})" if self.detail else text
-
-
-@dataclass
-class DeployResult:
-    """What a deploy found and did."""
-
-    host: str
-    pipeline: str
-    version: str
-    experiment: str
-    cron: str
-    recurring_run: str
-    dry_run: bool = False
-    actions: list[DeployAction] = field(default_factory=list)
-    pipeline_id: str | None = None
-    version_id: str | None = None
-    experiment_id: str | None = None
-    recurring_run_id: str | None = None
-
-    @property
-    def changed(self) -> bool:
-        """Whether anything was (or, in a dry run, would be) created, changed or deleted."""
-        return any(action.verb != "keep-recurring-run" for action in self.actions)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "pipeline": self.pipeline,
-            "version": self.version,
-            "experiment": self.experiment,
-            "cron": self.cron,
-            "recurring_run": self.recurring_run,
-            "dry_run": self.dry_run,
-            "changed": self.changed,
-            "actions": [a.describe(self.dry_run) for a in self.actions],
-            "pipeline_id": self.pipeline_id,
-            "version_id": self.version_id,
-            "experiment_id": self.experiment_id,
-            "recurring_run_id": self.recurring_run_id,
-        }
-
-
-def safe_host(host: str) -> str:
-    """The host URL without credentials, query or fragment (fit for messages)."""
-    parts = urlsplit(host)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", "")) or "(no host)"
-
-
 class KfpOrchestrator:
-    """Deploys compiled pipelines to one KFP endpoint.
+    """Deploys and runs compiled pipelines on one KFP endpoint.
 
     ``client_id`` is the OAuth client id of the Identity-Aware Proxy in front of KFP (the token
-    comes from the ambient Google credentials); without it the host is called as is.
+    comes from the ambient Google credentials); without it the host is called as is. Nothing
+    connects until a method needs the server.
     """
 
     def __init__(
         self,
-        host: str,
+        host: str | None,
         client_id: str | None = None,
         namespace: str = "kubeflow",
         *,
         request_timeout: float = REQUEST_TIMEOUT,
         client_factory: Callable[..., Any] | None = None,
     ) -> None:
-        if not host:
-            raise ServiceError("no Kubeflow Pipelines host: pass --host or set KFP_HOST")
-        self.host = host.rstrip("/")
-        self.client_id = client_id or None
-        self.namespace = namespace or "kubeflow"
-        self.request_timeout = request_timeout
-        self._client_factory = client_factory
-        self._client: Any = None
-        self._multi_user: bool | None = None
-
-    # -- connection ----------------------------------------------------------------------
+        self.session = KfpSession(
+            host or "",
+            client_id,
+            namespace,
+            request_timeout=request_timeout,
+            client_factory=client_factory,
+        )
+        self.host = self.session.host
 
     @property
     def client(self) -> Any:
-        """The ``kfp.Client``, created (and health-checked) on first use."""
-        if self._client is None:
-            self._client = self._connect()
-        return self._client
-
-    def _connect(self) -> Any:
-        import warnings
-
-        factory = self._client_factory
-        if factory is None:
-            import kfp
-
-            factory = kfp.Client
-        kwargs: dict[str, Any] = {"host": self.host, "namespace": self.namespace}
-        if self.client_id:
-            kwargs["client_id"] = self.client_id
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore", FutureWarning)
-                client = factory(**kwargs)
-        except Exception as error:  # noqa: BLE001 - auth/transport errors of many kinds
-            if self.client_id and getattr(error, "status", None) is None:
-                first = " ".join(str(error).split(". ")[0].split())[:200]
-                raise ServiceError(
-                    f"cannot get an IAP token for Kubeflow Pipelines at {safe_host(self.host)} "
-                    f"(client id {self.client_id}): {type(error).__name__}: {first}"
-                ) from None
-            raise self._error("connecting", error) from None
-        # kfp.Client only checks healthz when no namespace is given (and then retries 5x with
-        # sleeps); ask once, with a timeout, to fail fast and learn whether KFP is multi-user.
-        health = self._call(
-            "checking health",
-            client._healthz_api.healthz_service_get_healthz,
-            _request_timeout=self.request_timeout,
-        )
-        self._multi_user = bool(getattr(health, "multi_user", False))
-        return client
-
-    @property
-    def _scope(self) -> str | None:
-        """The namespace for pipelines, experiments and recurring runs in multi-user KFP; none
-        in single-user KFP (where a namespace on experiment calls is a 400)."""
-        _ = self.client
-        return self.namespace if self._multi_user else None
-
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            with contextlib.redirect_stdout(io.StringIO()) as printed, _quiet_urllib3():
-                result = fn(*args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - translated into one clear line
-            raise self._error(what, error) from None
-        if printed.getvalue().strip():
-            log.debug("%s", printed.getvalue().strip())
-        return result
-
-    def _error(self, what: str, error: BaseException) -> ServiceError:
-        host = safe_host(self.host)
-        status = getattr(error, "status", None)
-        if isinstance(status, int) and status in (401, 403):
-            hint = (
-                "check --client-id and the Google credentials allowed through IAP"
-                if self.client_id
-                else "the endpoint needs authentication (pass --client-id for IAP)"
-            )
-            return ServiceError(
-                f"Kubeflow Pipelines at {host} refused the request while {what} "
-                f"(HTTP {status}): {hint}, and that you may use namespace {self.namespace!r}"
-            )
-        if isinstance(status, int) and status > 0:
-            return ServiceError(
-                f"Kubeflow Pipelines at {host} answered HTTP {status} while {what}: "
-                f"{_server_message(error)}"
-            )
-        return ServiceError(
-            f"cannot reach Kubeflow Pipelines at {host} while {what}: {_network_reason(error)}"
-        )
-
-    def _pages(self, what: str, fn: Callable[..., Any], attr: str, **kwargs: Any) -> Iterator[Any]:
-        token = ""
-        while True:
-            response = self._call(what, fn, page_token=token, page_size=PAGE_SIZE, **kwargs)
-            yield from getattr(response, attr, None) or []
-            token = getattr(response, "next_page_token", None) or ""
-            if not token:
-                return
+        return self.session.client
 
     # -- reads ---------------------------------------------------------------------------
 
     def find_pipeline(self, display_name: str) -> Any | None:
         found = [
             p
-            for p in self._pages(
+            for p in self.session.pages(
                 f"looking up pipeline {display_name!r}",
                 self.client.list_pipelines,
                 "pipelines",
-                filter=_equals("display_name", display_name),
-                namespace=self._scope,
+                filter=equals_filter("display_name", display_name),
+                namespace=self.session.scope,
             )
             if p.display_name == display_name
         ]
         return found[0] if found else None
 
     def find_version(self, pipeline_id: str, version: str) -> Any | None:
-        for item in self._pages(
+        for item in self.session.pages(
             f"listing versions of pipeline {pipeline_id}",
             self.client.list_pipeline_versions,
             "pipeline_versions",
@@ -269,11 +116,11 @@ class KfpOrchestrator:
         return None
 
     def find_experiment(self, name: str) -> Any | None:
-        namespace = self._scope
-        kwargs: dict[str, Any] = {"filter": _equals("display_name", name)}
+        namespace = self.session.scope
+        kwargs: dict[str, Any] = {"filter": equals_filter("display_name", name)}
         if namespace:
             kwargs["namespace"] = namespace
-        for item in self._pages(
+        for item in self.session.pages(
             f"looking up experiment {name!r}",
             self.client._experiment_api.experiment_service_list_experiments,
             "experiments",
@@ -286,11 +133,11 @@ class KfpOrchestrator:
     def recurring_runs_of(self, pipeline_id: str) -> list[Any]:
         """Every recurring run (in any experiment) that runs a version of ``pipeline_id``."""
         kwargs: dict[str, Any] = {}
-        if self._scope:
-            kwargs["namespace"] = self._scope
+        if self.session.scope:
+            kwargs["namespace"] = self.session.scope
         return [
             run
-            for run in self._pages(
+            for run in self.session.pages(
                 "listing recurring runs",
                 self.client.list_recurring_runs,
                 "recurring_runs",
@@ -300,11 +147,11 @@ class KfpOrchestrator:
             and run.pipeline_version_reference.pipeline_id == pipeline_id
         ]
 
-    def runs_in_flight(self, recurring_run: Any) -> int:
+    def _count_in_flight(self, recurring_run: Any) -> int:
         """How many runs started by ``recurring_run`` are still pending/running."""
         return sum(
             1
-            for run in self._pages(
+            for run in self.session.pages(
                 f"listing runs of recurring run {recurring_run.display_name!r}",
                 self.client.list_runs,
                 "runs",
@@ -332,6 +179,11 @@ class KfpOrchestrator:
         )
         act = result.actions.append
 
+        if dry_run:
+            try:
+                _ = self.session.scope  # connects: host, credentials, health
+            except CrashedError as error:
+                return offline_plan(result, compiled, error.message)
         pipeline = self.find_pipeline(display)
         result.pipeline_id = pipeline.pipeline_id if pipeline else None
         if pipeline is None:
@@ -374,7 +226,7 @@ class KfpOrchestrator:
             if str(keep.mode) != "ENABLE":
                 act(DeployAction("enable-recurring-run", repr(keep.display_name), "was paused"))
                 if not dry_run:
-                    self._call(
+                    self.session.call(
                         "enabling the recurring run",
                         self.client.enable_recurring_run,
                         keep.recurring_run_id,
@@ -401,12 +253,12 @@ class KfpOrchestrator:
         if str(run.mode) != "DISABLE":
             result.actions.append(DeployAction("disable-recurring-run", name, "superseded"))
             if not dry_run:
-                self._call(
+                self.session.call(
                     f"disabling recurring run {name}",
                     self.client.disable_recurring_run,
                     run.recurring_run_id,
                 )
-        in_flight = self.runs_in_flight(run)
+        in_flight = self._count_in_flight(run)
         if in_flight:
             result.actions.append(
                 DeployAction(
@@ -418,7 +270,7 @@ class KfpOrchestrator:
             return
         result.actions.append(DeployAction("delete-recurring-run", name, "superseded"))
         if not dry_run:
-            self._call(
+            self.session.call(
                 f"deleting recurring run {name}",
                 self.client.delete_recurring_run,
                 run.recurring_run_id,
@@ -434,9 +286,9 @@ class KfpOrchestrator:
         body = kfp_server_api.V2beta1Pipeline(
             display_name=display,
             description=f"{compiled.name}: versions are named by the compiled spec's hash",
-            namespace=self._scope,
+            namespace=self.session.scope,
         )
-        created = self._call(
+        created = self.session.call(
             f"creating pipeline {display!r}",
             self.client._pipelines_api.pipeline_service_create_pipeline,
             pipeline=body,
@@ -448,7 +300,7 @@ class KfpOrchestrator:
             f"{compiled.name} {compiled.version}: schedule {compiled.schedule!r}, "
             f"experiment {compiled.experiment!r}"
         )
-        uploaded = self._call(
+        uploaded = self.session.call(
             f"uploading version {compiled.version}",
             self.client.upload_pipeline_version,
             pipeline_package_path=str(compiled.path),
@@ -464,9 +316,9 @@ class KfpOrchestrator:
         body = kfp_server_api.V2beta1Experiment(
             display_name=name,
             description=f"scheduled runs of {compiled.name}",
-            namespace=self._scope,
+            namespace=self.session.scope,
         )
-        created = self._call(
+        created = self.session.call(
             f"creating experiment {name!r}",
             self.client._experiment_api.experiment_service_create_experiment,
             experiment=body,
@@ -474,7 +326,7 @@ class KfpOrchestrator:
         return str(created.experiment_id)
 
     def _create_recurring_run(self, result: DeployResult, compiled: CompiledPipeline) -> str:
-        created = self._call(
+        created = self.session.call(
             f"creating recurring run {result.recurring_run!r}",
             self.client.create_recurring_run,
             experiment_id=result.experiment_id,
@@ -489,44 +341,44 @@ class KfpOrchestrator:
         )
         return str(created.recurring_run_id)
 
+    # -- runs ----------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _quiet_urllib3() -> Iterator[None]:
-    """urllib3 logs each connection retry as a warning; the caller reports the outcome."""
-    logger = logging.getLogger("urllib3.connectionpool")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
+    def start_run(
+        self,
+        pipeline: str,
+        parameters: Mapping[str, str],
+        reason: str,
+        environment: str = "prod",
+    ) -> RunInfo:
+        """Start one run of the deployed version of ``pipeline`` in its experiment."""
+        display = pipeline_display_name(pipeline, environment)
+        found = self.find_pipeline(display)
+        if found is None:
+            raise NotFoundError(f"pipeline {display!r} is not deployed to {safe_host(self.host)}")
+        schedules = self.recurring_runs_of(found.pipeline_id)
+        current = [r for r in schedules if str(r.mode) == "ENABLE"] or schedules
+        if not current:
+            raise NotFoundError(f"pipeline {display!r} has no recurring run: deploy it first")
+        version_id = current[0].pipeline_version_reference.pipeline_version_id
+        experiment_id = current[0].experiment_id
+        created = create_run(
+            self.session, found.pipeline_id, version_id, experiment_id, display, parameters, reason
+        )
+        return run_info(created, pipeline, self.host)
 
-
-def _equals(key: str, value: str) -> str:
-    return json.dumps(
-        {"predicates": [{"operation": 1, "key": key, "stringValue": value}]}  # 1 = EQUALS
-    )
-
-
-def _server_message(error: BaseException) -> str:
-    body = getattr(error, "body", None)
-    message = ""
-    if body:
-        try:
-            payload = json.loads(body)
-            message = str(payload.get("message") or payload.get("error") or "")
-        except (ValueError, AttributeError):
-            message = str(body)
-    message = message or str(getattr(error, "reason", "") or type(error).__name__)
-    return " ".join(message.split())[:300]
-
-
-def _network_reason(error: BaseException) -> str:
-    text = str(getattr(error, "reason", None) or error)
-    found = re.search(r"\[Errno -?\d+\][^'\")]*", text)
-    if found:
-        return found.group(0).strip()
-    for marker in ("timed out", "Name or service not known", "Connection refused"):
-        if marker.lower() in text.lower():
-            return marker
-    return type(error).__name__
+    def runs_in_flight(self, pipeline: str, environment: str = "prod") -> list[RunInfo]:
+        """Pending/running runs of ``pipeline`` (started by hand or by its recurring runs)."""
+        found = self.find_pipeline(pipeline_display_name(pipeline, environment))
+        if found is None:
+            return []
+        schedules = self.recurring_runs_of(found.pipeline_id)
+        ours = {r.recurring_run_id for r in schedules}
+        return [  # its runs live in its recurring runs' experiments (start_run's too)
+            run_info(run, pipeline, self.host)
+            for experiment_id in sorted({r.experiment_id for r in schedules})
+            for run in self.session.pages(
+                "listing runs", self.client.list_runs, "runs", experiment_id=experiment_id
+            )
+            if str(run.state) in IN_FLIGHT_STATES
+            and (run.recurring_run_id in ours or pipeline_version_of(run) == found.pipeline_id)
+        ]

@@ -10,13 +10,18 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from crashed.cli.context import AppContext
 from crashed.errors import CrashedError, InputError
+from crashed.fsio import atomic_write
 from crashed.pipeline.spec import CRASHED_PIPELINE, PIPELINES, PipelineSpec
+
+if TYPE_CHECKING:
+    from crashed.pipeline.run_summary import RunSummary
+    from crashed.pipeline.step_runners import StepRunner
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
@@ -136,89 +141,136 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
         help="Pretend the run was created at this ISO date/time "
         "(default: now). Relative windows follow it.",
     )
+    @click.option("--run-id", help="Use this run id (default: local-<time>-<random>).")
+    @click.option(
+        "--package",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Run this already compiled file instead of compiling now.",
+    )
+    @click.option(
+        "--runner",
+        type=click.Choice(["subprocess", "docker"]),
+        default="subprocess",
+        show_default=True,
+        help="subprocess: each step a process here; docker: each step a container of --image.",
+    )
+    @click.option("--image", help="The image every step runs in (--runner docker).")
+    @click.option(
+        "--user",
+        default="10001:10001",
+        show_default=True,
+        help="UID[:GID] of the step containers (--runner docker).",
+    )
     @pass_app
     def command(
-        app: AppContext, params: tuple[str, ...], summary_path: Path | None, run_date: str | None
+        app: AppContext,
+        params: tuple[str, ...],
+        summary_path: Path | None,
+        run_date: str | None,
+        run_id: str | None,
+        package: Path | None,
+        runner: str,
+        image: str | None,
+        user: str,
     ) -> None:
-        """Compile the pipeline, then run the compiled file here, one subprocess per step.
+        """Compile the pipeline, then run the compiled file here, step by step.
 
         Steps run in dependency order with the env their pods would get (secrets from the
         local environment when set); output is prefixed with the step name. Exits non-zero
-        naming the failed step; dependants of a failed step are skipped.
+        naming the failed step; dependants of a failed step are skipped. With --runner docker
+        each step is a container of --image (uid 10001, read-only root, emptyDir as tmpfs,
+        CRASHED_HOME mounted, host network).
         """
-        from crashed.pipeline.compiler import compile_pipeline
+        from crashed.core.names import validate_run_id
+        from crashed.pipeline.compiler import compile_pipeline, read_compiled
         from crashed.pipeline.local_runner import parse_overrides, run_compiled
 
         settings = app.settings
+        if image and runner != "docker":
+            raise InputError("--image needs --runner docker")
+        if run_id is not None:
+            validate_run_id(run_id, "--run-id")
         date = _parse_run_date(run_date)
         with tempfile.TemporaryDirectory(prefix="crashed-compile-") as tmp:
-            compiled = compile_pipeline(spec, settings, Path(tmp) / f"{spec.name}.yaml")
-            overrides = parse_overrides(params, compiled.parameters)
+            if package is not None:
+                compiled = read_compiled(package)
+                if compiled.name != spec.name:
+                    raise InputError(f"{package} is pipeline {compiled.name!r}, not {spec.name!r}")
+            else:
+                if image:  # the lineage then names the image the steps really ran in
+                    settings = settings.model_copy(update={"crashed_image": image})
+                compiled = compile_pipeline(spec, settings, Path(tmp) / f"{spec.name}.yaml")
             summary = run_compiled(
                 compiled.path,
-                params=overrides,
+                _step_runner(app, runner, image or compiled.image, user, run_id),
+                lake=app.adapters.lake,
+                params=parse_overrides(params, compiled.parameters),
+                run_id=run_id,
                 run_date=date,
-                env_overrides={"CRASHED_HOME": str(settings.home)},
-                read_manifest=lambda uri: app.adapters.lake.get_bytes(uri),
                 echo=click.echo,
             )
-        summary["version"] = compiled.version
+        summary.version = compiled.version
         if summary_path is not None:
-            _write_json(summary_path, summary)
+            payload = json.dumps(summary.as_dict(), indent=2, sort_keys=True, default=str)
+            atomic_write(summary_path, payload + "\n")
         _print_summary(summary)
-        if summary["status"] != "succeeded":
-            failed = summary["failed_step"]
-            step = summary["steps"][failed]
-            skipped = [n for n, s in summary["steps"].items() if s["status"] == "skipped"]
+        failed = summary.failed_step
+        if failed is not None:
+            step = summary.steps[failed]
+            skipped = summary.skipped
             raise CrashedError(
-                f"pipeline {spec.name} failed at step {failed!r} ({step.get('error', 'failed')})"
+                f"pipeline {spec.name} failed at step {failed!r} ({step.error or 'failed'})"
                 + (f"; skipped: {', '.join(skipped)}" if skipped else "")
-                + f" [run {summary['run_id']}]",
-                exit_code=_step_exit_code(step),
+                + f" [run {summary.run_id}]",
+                exit_code=_step_exit_code(step.exit_code),
             )
 
     return command
 
 
-def _step_exit_code(step: dict[str, Any]) -> int:
+def _step_runner(
+    app: AppContext, runner: str, image: str, user: str, run_id: str | None
+) -> StepRunner:
+    from crashed.pipeline.step_runners import SubprocessRunner
+
+    settings = app.settings
+    if runner == "docker":
+        from crashed.pipeline.docker_runner import DockerRunner
+
+        repo = settings.crashed_repo if settings.git_host_kind == "local" else None
+        return DockerRunner(
+            image, settings.home, os.environ, repo=repo, user=user, run_label=run_id or ""
+        )
+    return SubprocessRunner(os.environ, {"CRASHED_HOME": str(settings.home)})
+
+
+def _step_exit_code(code: int | None) -> int:
     """The failed step's own exit code when it is a meaningful one (2 input, 3 service…)."""
-    code = step.get("exit_code")
     return code if isinstance(code, int) and 1 < code < 126 else 1
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(
-        json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
-    )
-    os.replace(tmp, path)
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    steps = summary["steps"]
-    total = sum(step["seconds"] for step in steps.values())
-    click.echo(f"\nrun {summary['run_id']} {summary['status']} in {total:.1f}s")
+def _print_summary(summary: RunSummary) -> None:
+    steps = summary.steps
+    total = sum(step.seconds for step in steps.values())
+    click.echo(f"\nrun {summary.run_id} {summary.status} in {total:.1f}s")
     width = max((len(name) for name in steps), default=0)
     for name, step in steps.items():
-        click.echo(f"  {name.ljust(width)}  {step['status']:<9}  {step['seconds']:7.1f}s")
-    if summary.get("manifest_error"):
-        click.echo(f"manifest: {summary['manifest_error']}")
-    if summary["artifacts"]:
-        names = ", ".join(str(a.get("name", a.get("uri", "?"))) for a in summary["artifacts"])
+        click.echo(f"  {name.ljust(width)}  {step.status:<9}  {step.seconds:7.1f}s")
+    if summary.manifest_error:
+        click.echo(f"manifest: {summary.manifest_error}")
+    if summary.artifacts:
+        names = ", ".join(str(a.get("name", a.get("uri", "?"))) for a in summary.artifacts)
         click.echo(f"artifacts: {names}")
-    if summary["metrics"]:
+    if summary.metrics:
         shown = ", ".join(
             f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in summary["metrics"].items()
+            for k, v in summary.metrics.items()
             if isinstance(v, (int, float, str))
         )
         click.echo(f"metrics: {shown}")
-    gate = summary.get("gate")
-    if isinstance(gate, dict):
-        verdict = gate.get("passed", gate.get("status", "?"))
-        click.echo(f"gate: {verdict}")
-    proposal = summary.get("proposal")
+    if isinstance(summary.gate, dict):
+        click.echo(f"gate: {summary.gate.get('passed', summary.gate.get('status', '?'))}")
+    proposal = summary.proposal
     if isinstance(proposal, dict):
         click.echo(
             "proposal: "
@@ -253,16 +305,15 @@ def _deploy_command(spec: PipelineSpec, environment: str, name: str | None = Non
         package: Path | None,
         dry_run: bool,
     ) -> None:
-        from crashed.adapters.kfp_orchestrator import KfpOrchestrator
         from crashed.pipeline.compiler import compile_pipeline, read_compiled
 
         settings = app.settings
         host = host or settings.kfp_host
-        if not host:
+        if not host and not dry_run:
             raise InputError("no Kubeflow Pipelines host: pass --host or set KFP_HOST")
-        client_id = client_id or settings.kfp_client_id
-        namespace = namespace or settings.k8s_namespace
-        orchestrator = KfpOrchestrator(host, client_id, namespace)
+        orchestrator = app.adapters.orchestrator(
+            "kfp", host=host, client_id=client_id, namespace=namespace
+        )
         with tempfile.TemporaryDirectory(prefix="crashed-deploy-") as tmp:
             if package is not None:
                 compiled = read_compiled(package)
@@ -272,10 +323,14 @@ def _deploy_command(spec: PipelineSpec, environment: str, name: str | None = Non
                 compiled = compile_pipeline(spec, settings, Path(tmp) / f"{spec.name}.yaml")
             click.echo(
                 f"{'planning' if dry_run else 'deploying'} {spec.name} version "
-                f"{compiled.version} to {environment} "
-                f"(schedule {compiled.schedule!r}, experiment {compiled.experiment!r})"
+                f"{compiled.version} to {environment} (image {compiled.image}, "
+                f"schedule {compiled.schedule!r}, experiment {compiled.experiment!r}, "
+                f"{len(compiled.ops)} steps: {', '.join(compiled.ops)})"
             )
             result = orchestrator.deploy(compiled, environment=environment, dry_run=dry_run)
+        if result.offline:
+            click.echo(f"  state of Kubeflow Pipelines unknown ({result.offline}); the plan")
+            click.echo("  is what a deploy does where none of this exists yet:")
         for action in result.actions:
             click.echo(f"  {action.describe(dry_run)}")
         if not result.changed:
@@ -297,7 +352,8 @@ def _deploy_command(spec: PipelineSpec, environment: str, name: str | None = Non
         "exists), ensures the experiment, schedules a recurring run on it (cron, max "
         "concurrency 1) and then disables and deletes the superseded recurring runs (one "
         "with runs in flight is only disabled). The pipeline, its versions and runs are never "
-        "deleted; an unchanged spec changes nothing."
+        "deleted; an unchanged spec changes nothing. --dry-run prints the plan and needs no "
+        "credentials: without a host, or when KFP cannot be read, it plans offline."
     )
     return command
 

@@ -20,7 +20,6 @@ import json
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,46 +28,22 @@ from pydantic import SecretStr
 
 from crashed.errors import ConfigError, InputError
 from crashed.pipeline.spec import PipelineSpec
+from crashed.pipeline_records import CompiledPipeline, kfp_cron
 from crashed.settings import Settings
+
+__all__ = [
+    "CompiledPipeline",
+    "compile_pipeline",
+    "content_hash",
+    "kfp_cron",
+    "load_documents",
+    "read_compiled",
+    "read_metadata",
+]
 
 METADATA_PREFIX = "crashed-metadata: "
 HASH_LENGTH = 12
 _MIN_SECRET_LENGTH = 6
-
-
-@dataclass(frozen=True)
-class CompiledPipeline:
-    """A compiled pipeline file and what deploying it needs."""
-
-    path: Path
-    name: str
-    """The crashed pipeline name (``crashed_pipeline``)."""
-    version: str
-    """Content hash (12 hex) used as the KFP pipeline version name."""
-    sha256: str
-    schedule: str
-    """Cron schedule as declared (5 fields, standard cron)."""
-    experiment: str
-    parameters: dict[str, str] = field(default_factory=dict)
-    ops: tuple[str, ...] = ()
-
-    @property
-    def kfp_cron(self) -> str:
-        """The schedule in KFP's 6-field (seconds-first) cron format."""
-        return kfp_cron(self.schedule)
-
-
-def kfp_cron(schedule: str) -> str:
-    """Standard 5-field cron → KFP's 6-field cron (KFP reads the first field as *seconds*).
-
-    ``"0 0 * * *"`` handed to KFP unchanged would run at minute 0 of *every hour*.
-    """
-    fields = schedule.split()
-    if len(fields) == 5:
-        return " ".join(["0", *fields])
-    if len(fields) == 6:
-        return " ".join(fields)
-    raise InputError(f"schedule {schedule!r}: expected a 5-field cron expression")
 
 
 def describe(spec: PipelineSpec) -> str:
@@ -171,7 +146,14 @@ def _compiled(path: Path, text: str) -> CompiledPipeline:
         experiment=str(metadata.get("experiment", "")),
         parameters={k: str(v.get("defaultValue", "")) for k, v in sorted(declared.items())},
         ops=tuple(sorted(tasks)),
+        image=_image(pipeline_spec),
     )
+
+
+def _image(pipeline_spec: dict[str, Any]) -> str:
+    executors = pipeline_spec.get("deploymentSpec", {}).get("executors", {})
+    images = sorted({str(e.get("container", {}).get("image", "")) for e in executors.values()})
+    return images[0] if len(images) == 1 else ",".join(images)
 
 
 def _refuse_secrets(text: str, settings: Settings) -> None:

@@ -24,7 +24,7 @@ from crashed.pipeline.compiler import (
     read_compiled,
     read_metadata,
 )
-from crashed.pipeline.spec import CRASHED_PIPELINE, OpSpec, PipelineSpec
+from crashed.pipeline.spec import CRASHED_PIPELINE, PIPELINES, OpSpec, PipelineSpec
 from crashed.settings import Settings
 
 IMAGE = "registry.example.com/crashed/crashed:0123abcd"
@@ -275,7 +275,8 @@ def test_cli_compile_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert compiled.exit_code == 0, compiled.output
     assert read_compiled(output).version in compiled.output
     assert listing.exit_code == 0, listing.output
-    (item,) = json.loads(listing.output)
-    assert item["name"] == "crashed_pipeline"
+    items = {item["name"]: item for item in json.loads(listing.output)}
+    assert set(items) == set(PIPELINES)
+    item = items["crashed_pipeline"]
     assert item["kfp_cron"] == "0 0 0 * * *"
     assert [op["name"] for op in item["ops"]] == [op.name for op in CRASHED_PIPELINE.ops]

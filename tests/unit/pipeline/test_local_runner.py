@@ -12,18 +12,14 @@ from typing import Any
 import pytest
 from kfp import compiler, dsl, kubernetes
 
+from crashed.adapters.local_lake import LocalLake
 from crashed.errors import InputError
-from crashed.pipeline.local_runner import (
-    LOCAL_ENV_WINS,
-    Job,
-    PlaceholderError,
-    load_tasks,
-    local_command,
-    new_run_id,
-    parse_overrides,
-    resolve,
-    run_compiled,
-)
+from crashed.pipeline.compiled_tasks import load_tasks
+from crashed.pipeline.local_runner import parse_overrides, run_compiled
+from crashed.pipeline.placeholders import Job, PlaceholderError, resolve
+from crashed.pipeline.run_summary import RunSummary, StepResult
+from crashed.pipeline.step_runners import LOCAL_ENV_WINS, SubprocessRunner, local_command
+from crashed.pipeline_records import new_run_id
 
 # Every step runs this: log its label, print a line to stdout and stderr, then write its
 # output (a JSON echo of its args and env), or a manifest for "finish".
@@ -46,16 +42,18 @@ echo = {
     "tmpdir_exists": os.path.isdir(os.environ.get("TMPDIR") or "/nonexistent"),
 }
 if label == "finish":
-    manifest = pathlib.Path(log).with_name("manifest.json")
+    manifest = pathlib.Path(log).parent / "lake" / "bucket" / "runs" / "manifest.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text(json.dumps({
         "artifacts": [{"name": "model.ubj", "uri": "gs://b/m/model.ubj", "sha256": "ab",
                        "md5": "cd", "bytes": 3}],
         "metrics": {"roc_auc": 0.9},
         "gate": {"passed": True},
         "proposal": None,
+        "decision": "proposed",
         "upstream": rest,
     }))
-    pathlib.Path(out).write_text(str(manifest))
+    pathlib.Path(out).write_text("gs://bucket/runs/manifest.json")
 else:
     pathlib.Path(out).write_text(json.dumps(echo))
 """
@@ -163,13 +161,25 @@ def _compile(pipeline: Any, tmp_path: Path) -> Path:
     return path
 
 
-def _run(path: Path, tmp_path: Path, **kwargs: Any) -> tuple[dict[str, Any], list[str]]:
+def _run(path: Path, tmp_path: Path, **kwargs: Any) -> tuple[RunSummary, list[str]]:
     lines: list[str] = []
     params = {"log": str(tmp_path / "order.log"), **kwargs.pop("params", {})}
-    kwargs.setdefault("read_manifest", lambda uri: Path(uri).read_bytes())
-    kwargs.setdefault("base_env", {"PATH": "/usr/bin:/bin", "CRASHED_HOME": "/local/home"})
-    summary = run_compiled(path, params=params, echo=lines.append, cwd=tmp_path, **kwargs)
+    base = kwargs.pop("base_env", {"PATH": "/usr/bin:/bin", "CRASHED_HOME": "/local/home"})
+    runner = SubprocessRunner(base)
+    summary = run_compiled(
+        path,
+        runner,
+        lake=LocalLake(tmp_path / "lake"),
+        params=params,
+        echo=lines.append,
+        cwd=tmp_path,
+        **kwargs,
+    )
     return summary, lines
+
+
+def _out(summary: RunSummary, task: str) -> dict[str, Any]:
+    return json.loads(summary.outputs[task]["out"])
 
 
 def _order(tmp_path: Path) -> list[str]:
@@ -183,15 +193,15 @@ def test_runs_in_order_resolving_placeholders_and_passing_outputs(tmp_path: Path
     summary, lines = _run(path, tmp_path, run_id="local-test-1", run_date=when)
 
     assert _order(tmp_path) == ["alpha", "beta", "gamma", "finish"]
-    assert summary["status"] == "succeeded" and summary["failed_step"] is None
-    assert list(summary["steps"]) == ["alpha", "beta", "gamma", "finish"]
-    assert all(s["status"] == "succeeded" and s["seconds"] > 0 for s in summary["steps"].values())
-    gamma_out = json.loads(summary["outputs"]["gamma"]["out"])
+    assert summary.status == "succeeded" and summary.failed_step is None
+    assert list(summary.steps) == ["alpha", "beta", "gamma", "finish"]
+    assert all(s.status == "succeeded" and s.seconds > 0 for s in summary.steps.values())
+    gamma_out = _out(summary, "gamma")
     left, right, run_id, run_date = gamma_out["args"]
     assert json.loads(left)["args"] == ["hello"]  # alpha's output, fed through
     assert json.loads(right)["args"] == ["constant"]
     assert (run_id, run_date) == ("local-test-1", "2024-03-01T06:30:00Z")
-    assert summary["run_id"] == "local-test-1" and summary["pipeline"] == "happy"
+    assert summary.run_id == "local-test-1" and summary.pipeline == "happy"
     assert "[alpha ] alpha says hi" in lines and "[alpha ] alpha warns" in lines
     assert any(line.startswith("[gamma ] succeeded in") for line in lines)
 
@@ -199,12 +209,16 @@ def test_runs_in_order_resolving_placeholders_and_passing_outputs(tmp_path: Path
 def test_summary_reads_the_final_manifest(tmp_path: Path) -> None:
     summary, _ = _run(_compile(happy, tmp_path), tmp_path)
 
-    assert summary["manifest"] == str(tmp_path / "manifest.json")
-    assert summary["artifacts"][0]["name"] == "model.ubj"
-    assert summary["metrics"] == {"roc_auc": 0.9}
-    assert summary["gate"] == {"passed": True}
-    assert summary["proposal"] is None
-    assert summary["run_id"].startswith("local-")
+    assert summary.manifest == "gs://bucket/runs/manifest.json"  # read through the lake handed in
+    assert summary.manifest_error is None
+    assert summary.artifacts[0]["name"] == "model.ubj"
+    assert summary.metrics == {"roc_auc": 0.9}
+    assert summary.gate == {"passed": True}
+    assert summary.proposal is None and summary.decision == "proposed"
+    assert summary.run_id.startswith("local-")
+    as_json = summary.as_dict()
+    assert as_json["status"] == "succeeded" and as_json["runner"] == "subprocess"
+    assert as_json["steps"]["finish"]["status"] == "succeeded"
 
 
 def test_pod_env_is_emulated(tmp_path: Path) -> None:
@@ -214,7 +228,7 @@ def test_pod_env_is_emulated(tmp_path: Path) -> None:
         _compile(happy, tmp_path), tmp_path, base_env=base, workdir=tmp_path / "w"
     )
 
-    env = json.loads(summary["outputs"]["gamma"]["out"])["env"]
+    env = _out(summary, "gamma")["env"]
     assert env["GREETING"] == "hi"  # plain env from the executor
     assert env["TMPDIR"] == str(tmp_path / "w" / "steps" / "gamma" / "scratch" / "scratch" / "tmp")
     assert env["GITLAB_TOKEN"] == "glpat-local"  # secretAsEnv from the local env
@@ -222,14 +236,14 @@ def test_pod_env_is_emulated(tmp_path: Path) -> None:
     assert env["CRASHED_HOME"] == "/local/home"  # LOCAL_ENV_WINS
     assert "CRASHED_HOME" in LOCAL_ENV_WINS
     assert any("GOOGLE_APPLICATION_CREDENTIALS unset" in line for line in lines)
-    alpha_env = json.loads(summary["outputs"]["alpha"]["out"])["env"]
+    alpha_env = _out(summary, "alpha")["env"]
     assert alpha_env["GREETING"] is None  # env is per task
 
 
 def test_missing_secret_is_unset_and_noted_once(tmp_path: Path) -> None:
     summary, lines = _run(_compile(happy, tmp_path), tmp_path)
 
-    env = json.loads(summary["outputs"]["gamma"]["out"])["env"]
+    env = _out(summary, "gamma")["env"]
     assert env["GITLAB_TOKEN"] is None
     assert sum("GITLAB_TOKEN unset" in line for line in lines) == 1
 
@@ -237,29 +251,32 @@ def test_missing_secret_is_unset_and_noted_once(tmp_path: Path) -> None:
 def test_failure_stops_dependants_and_names_the_step(tmp_path: Path) -> None:
     summary, lines = _run(_compile(failing, tmp_path), tmp_path)
 
-    assert summary["status"] == "failed"
-    assert summary["failed_step"] == "fail"
-    steps = summary["steps"]
-    assert steps["fail"]["status"] == "failed" and steps["fail"]["exit_code"] == 3
-    assert steps["finish"] == {"status": "skipped", "seconds": 0.0, "reason": "fail"}
-    assert steps["alpha"]["status"] == steps["beta"]["status"] == "succeeded"
+    assert summary.status == "failed"
+    assert summary.failed_step == "fail"
+    steps = summary.steps
+    assert steps["fail"].status == "failed" and steps["fail"].exit_code == 3
+    assert steps["finish"] == StepResult("skipped", reason="fail")
+    assert steps["finish"].as_dict() == {"status": "skipped", "seconds": 0.0, "reason": "fail"}
+    assert steps["alpha"].status == steps["beta"].status == "succeeded"
     assert "finish" not in _order(tmp_path)  # never started
-    assert summary["artifacts"] == [] and summary["gate"] is None
+    assert summary.artifacts == [] and summary.gate is None and summary.manifest is None
     assert any("FAILED (exit 3)" in line for line in lines)
 
 
 def test_a_step_without_its_output_fails(tmp_path: Path) -> None:
     summary, _ = _run(_compile(quiet, tmp_path), tmp_path)
 
-    assert summary["failed_step"] == "silent"
-    assert "did not write its output 'out'" in summary["steps"]["silent"]["error"]
-    assert summary["steps"]["finish"]["status"] == "skipped"
+    assert summary.failed_step == "silent"
+    assert summary.steps["silent"] == StepResult(
+        "failed", summary.steps["silent"].seconds, 0, "exited 0 but did not write its output 'out'"
+    )
+    assert summary.steps["finish"] == StepResult("skipped", reason="silent")
 
 
 def test_concat_ifpresent_and_task_placeholders(tmp_path: Path) -> None:
     summary, _ = _run(_compile(flagged, tmp_path), tmp_path)
 
-    outputs = {name: json.loads(o["out"])["args"] for name, o in summary["outputs"].items()}
+    outputs = {name: _out(summary, name)["args"] for name in summary.outputs}
     assert outputs == {
         "flags": ["--a=A!", "--no-b", "flags"],
         "flags-2": ["--a=A!", "--b", "B", "flags-2"],
@@ -271,7 +288,7 @@ def test_param_overrides(tmp_path: Path) -> None:
 
     summary, _ = _run(path, tmp_path, params={"word": "bye"})
 
-    assert json.loads(summary["outputs"]["alpha"]["out"])["args"] == ["bye"]
+    assert _out(summary, "alpha")["args"] == ["bye"]
     with pytest.raises(
         InputError, match="unknown pipeline parameter 'wrd'; valid parameters: log, word"
     ):
@@ -289,8 +306,9 @@ def test_parse_overrides_validates() -> None:
         parse_overrides(["bogus=1"], declared)
     with pytest.raises(InputError, match="ISO date"):
         parse_overrides(["train_start=01/02/2018"], declared)
-    with pytest.raises(InputError, match="true or false"):
-        parse_overrides(["force_promotion=yes"], declared)
+    assert parse_overrides(["force_promotion=no"], declared) == {"force_promotion": "false"}
+    with pytest.raises(InputError, match="expected true or false"):
+        parse_overrides(["force_promotion=maybe"], declared)
     with pytest.raises(InputError, match="NAME=VALUE"):
         parse_overrides(["train_start"], declared)
 
