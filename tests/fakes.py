@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ import pandas as pd
 
 from crashed.core.checksums import bytes_digest
 from crashed.errors import NotFoundError
+from crashed.pipeline_records import RunInfo
 from crashed.ports import (
+    FileRevision,
     Lake,
     ObjectInfo,
     Proposal,
@@ -107,6 +109,8 @@ class FakeGitHost:
         self.target = target
         self.files: dict[str, str] = {}
         self.proposals: dict[str, Proposal] = {}
+        self.revisions: dict[str, list[FileRevision]] = {}
+        self.merged = 0
 
     def read_file(self, path: str, ref: str | None = None) -> str | None:
         return self.files.get(path)
@@ -118,10 +122,25 @@ class FakeGitHost:
         number = list(self.proposals).index(proposal.branch) + 1
         return ProposalResult(action, str(number), f"fake://proposals/{number}", proposal.branch)
 
+    def history(self, path: str) -> list[FileRevision]:
+        return list(self.revisions.get(path, []))
+
     def merge(self, branch: str) -> None:
         """The reviewer merges: the proposal's files land on the target branch."""
         proposal = self.proposals.pop(branch)
-        self.files.update(proposal_changes(proposal, self.target))
+        changes = proposal_changes(proposal, self.target)
+        self.files.update(changes)
+        self.merged += 1
+        for path, content in changes.items():
+            self.revisions.setdefault(path, []).append(
+                FileRevision(
+                    commit=f"{self.merged:040x}",
+                    committed_at=f"2026-12-01T00:00:{self.merged:02d}+00:00",
+                    title=proposal.title,
+                    content=content,
+                    proposal_id=str(self.merged),
+                )
+            )
 
 
 @dataclass
@@ -134,3 +153,33 @@ class FakePorts:
 
     def __post_init__(self) -> None:
         self.warehouse = FakeWarehouse(self.lake)
+
+
+class FakeOrchestrator:
+    """Records the runs it is asked to start; ``finish`` ends them."""
+
+    def __init__(self) -> None:
+        self.runs: list[RunInfo] = []
+
+    def deploy(self, compiled: Any, environment: str = "prod", dry_run: bool = False) -> Any:
+        raise NotImplementedError("the fake orchestrator only starts runs")
+
+    def start_run(
+        self, pipeline: str, parameters: Any, reason: str, environment: str = "prod"
+    ) -> RunInfo:
+        run = RunInfo(
+            run_id=f"fake-run-{len(self.runs) + 1}",
+            pipeline=pipeline,
+            status="running",
+            started_at="2026-12-01T00:00:00+00:00",
+            parameters=dict(parameters),
+            reason=reason,
+        )
+        self.runs.append(run)
+        return run
+
+    def runs_in_flight(self, pipeline: str, environment: str = "prod") -> list[RunInfo]:
+        return [r for r in self.runs if r.pipeline == pipeline and r.in_flight]
+
+    def finish(self) -> None:
+        self.runs = [replace(r, status="succeeded") for r in self.runs]

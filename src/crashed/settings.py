@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     warehouse_dataset: str = Field(default="crashed", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
     warehouse_location: str = "australia-southeast1"
     bigquery_api_endpoint: str | None = None
+    warehouse_lock_timeout: float = Field(default=30.0, ge=0, le=3600)
+    """Seconds a command waits for the DuckDB file another process holds, then exit 3."""
     lake_bucket: str = Field(
         default="crashed-lake", pattern=r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$"
     )
@@ -65,6 +67,20 @@ class Settings(BaseSettings):
     gate_max_roc_auc_drop: float = Field(default=0.01, ge=0, le=1)
     gate_max_pr_auc_drop: float = Field(default=0.03, ge=0, le=1)
     gate_min_validation_positives: int = Field(default=10, ge=0)
+
+    # The closed loop: prediction log, monitor thresholds, triggered retraining (DESIGN §8).
+    crashed_prediction_log: bool = True
+    prediction_log_flush_rows: int = Field(default=1000, ge=1)
+    prediction_log_flush_seconds: float = Field(default=10.0, gt=0)
+    prediction_log_queue_size: int = Field(default=10_000, ge=1)
+    monitor_window_days: int = Field(default=7, ge=1, le=366)
+    monitor_min_rows: int = Field(default=200, ge=1)
+    monitor_feature_psi: float = Field(default=0.25, gt=0)
+    monitor_score_psi: float = Field(default=0.25, gt=0)
+    monitor_unseen_rate: float = Field(default=0.05, gt=0, le=1)
+    monitor_min_labelled_positives: int = Field(default=20, ge=1)
+    monitor_max_roc_auc_drop: float = Field(default=0.05, ge=0, le=1)
+    monitor_cooldown_hours: float = Field(default=24.0, ge=0)
 
     k8s_namespace: str = "crashed"
     kfp_host: str | None = None

@@ -37,7 +37,8 @@ def _op_command(spec: PipelineSpec, op: OpSpec) -> click.Command:
     def callback(app, output_file: Path | None, **inputs: str) -> None:  # type: ignore[no-untyped-def]
         from crashed.pipeline.ops import run_op
 
-        run_op(spec, op.name, inputs, output_file, app.settings, app.adapters)
+        orchestrator = app.adapters.orchestrator() if op.starts_runs else None
+        run_op(spec, op.name, inputs, output_file, app.settings, app.adapters, orchestrator)
 
     return click.Command(name=op.name, params=params, callback=callback, help=f"{op.description}.")
 

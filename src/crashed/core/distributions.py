@@ -13,6 +13,7 @@ from crashed.core.features import CATEGORY_FEATURES, COUNT_FEATURES, LABEL, TIME
 DISTRIBUTIONS_VERSION = 1
 PSI_WARN = 0.1
 PSI_ALERT = 0.25
+COUNT_BINS = 11
 
 
 def analyse(frame: pd.DataFrame) -> dict[str, Any]:
@@ -34,7 +35,10 @@ def analyse(frame: pd.DataFrame) -> dict[str, Any]:
             else pd.Series(np.nan, index=frame.index)
         )
         present = values.dropna()
-        numeric[feature] = _summary(present) | {"nulls": int(values.isna().sum())}
+        numeric[feature] = _summary(present) | {
+            "nulls": int(values.isna().sum()),
+            "histogram": {"counts": _count_histogram(present)},
+        }
     hours = _hours(frame)
     histogram = np.bincount(hours[~np.isnan(hours)].astype(int), minlength=24)[:24]
     label = frame[LABEL].astype(bool) if LABEL in frame else pd.Series([], dtype=bool)
@@ -67,6 +71,12 @@ def _summary(values: pd.Series) -> dict[str, float | int | None]:
         "p75": float(q.loc[0.75]),
         "max": float(values.max()),
     }
+
+
+def _count_histogram(values: pd.Series) -> list[int]:
+    """Counts of 0 … ``COUNT_BINS - 2`` and an open-ended last bin (the monitor's PSI of counts)."""
+    clipped = values.clip(upper=COUNT_BINS - 1).astype(int).to_numpy()
+    return [int(c) for c in np.bincount(clipped, minlength=COUNT_BINS)[:COUNT_BINS]]
 
 
 def _hours(frame: pd.DataFrame) -> np.ndarray:

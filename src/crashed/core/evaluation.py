@@ -70,6 +70,13 @@ class DriftFinding(_Record):
     new_values: list[str] = []
 
 
+class ScoreDistribution(_Record):
+    """A model's validation scores binned at their deciles: what live scores are compared with."""
+
+    edges: list[float]
+    counts: list[int]
+
+
 class Evaluation(_Record):
     """The ``metrics.json`` artifact: both models on the same window, and the gate decision."""
 
@@ -79,3 +86,4 @@ class Evaluation(_Record):
     production_error: str | None = None
     gate: GateDecision
     window: WindowCounts
+    candidate_scores: ScoreDistribution | None = None

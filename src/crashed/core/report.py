@@ -22,6 +22,7 @@ class DataFindings:
     importance: Sequence[tuple[str, float]] = ()
     best_rounds: int | None = None
 
+
 _ROWS = (
     ("roc_auc", "ROC-AUC", True),
     ("pr_auc", "PR-AUC", True),
@@ -62,6 +63,7 @@ def render_report(
     evaluation: Evaluation,
     findings: DataFindings,
     decision_note: str,
+    why: str = "",
 ) -> str:
     """Markdown for reviewers: metrics vs production, gate rules, data, findings, lineage."""
     candidate = evaluation.candidate.overall
@@ -71,6 +73,7 @@ def render_report(
     out: list[str] = [
         f"## Model update: `{reference.model.name}` from run `{reference.model.run_id}`",
         "",
+        *([f"**Why this retrain:** {why}", ""] if why else []),
         f"**Gate: {'PASSED' if gate.passed else 'FAILED'}.** {decision_note}",
         "",
         "### Validation metrics",

@@ -150,6 +150,8 @@ class PublishInput(OpInput):
     train: TrainOutput
     evaluate: EvaluateOutput
     force_promotion: bool = False
+    trigger_reason: str = Field(default="", max_length=2000)
+    """Why this run was started (the monitor's trigger), shown at the top of the report."""
 
     model_config = ConfigDict(populate_by_name=True)
 

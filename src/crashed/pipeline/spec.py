@@ -24,6 +24,8 @@ class OpSpec:
     """Pipeline parameters passed through to the op (plus ``run_id`` and ``run_date`` always)."""
     upstream: tuple[str, ...] = ()
     """Ops whose manifest URI this op receives (as an input named after the op)."""
+    starts_runs: bool = False
+    """The op may start pipeline runs (it is handed the Orchestrator port)."""
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -62,6 +64,8 @@ CRASHED_PIPELINE = PipelineSpec(
         "validation_start": "",
         "validation_end": "",
         "force_promotion": "false",
+        # Set by the monitor when it starts a run: the report's "why this retrain".
+        "trigger_reason": "",
     },
     schedule="0 0 * * *",
     experiment="crashed",
@@ -94,10 +98,35 @@ CRASHED_PIPELINE = PipelineSpec(
         OpSpec(
             "publish",
             "write artifacts with checksums and propose the model for review",
-            params=("force_promotion",),
+            params=("force_promotion", "trigger_reason"),
             upstream=("extract", "validate", "analyse", "train", "evaluate"),
         ),
     ),
 )
 
-PIPELINES: dict[str, PipelineSpec] = {CRASHED_PIPELINE.name: CRASHED_PIPELINE}
+CRASHED_MONITOR = PipelineSpec(
+    name="crashed_monitor",
+    description="Watch the production model's logged predictions for drift and live quality; "
+    "start one retraining run or open a rollback proposal when they breach.",
+    parameters={
+        # Empty bounds: the MONITOR_WINDOW_DAYS up to the run date.
+        "since": "",
+        "until": "",
+        "trigger": "true",
+    },
+    schedule="0 6 * * *",
+    experiment="crashed",
+    ops=(
+        OpSpec(
+            "monitor",
+            "drift and live quality of the prediction log; trigger a retrain or a rollback",
+            params=("since", "until", "trigger"),
+            starts_runs=True,
+        ),
+    ),
+)
+
+PIPELINES: dict[str, PipelineSpec] = {
+    CRASHED_PIPELINE.name: CRASHED_PIPELINE,
+    CRASHED_MONITOR.name: CRASHED_MONITOR,
+}

@@ -8,16 +8,19 @@ import sys
 
 import pytest
 
-from crashed.pipeline.contracts import INPUTS, OUTPUTS
-from crashed.pipeline.ops.registry import OPS, op_function
-from crashed.pipeline.spec import CRASHED_PIPELINE
+from crashed.pipeline.ops.registry import INPUTS, OPS, OUTPUTS, op_function
+from crashed.pipeline.spec import PIPELINES
 
 
 def test_registry_matches_the_declared_ops() -> None:
-    assert tuple(op.name for op in CRASHED_PIPELINE.ops) == OPS
+    declared = [op.name for spec in PIPELINES.values() for op in spec.ops]
+    assert tuple(declared) == OPS
+    assert [spec.name for spec in PIPELINES.values()] == ["crashed_pipeline", "crashed_monitor"]
 
 
-@pytest.mark.parametrize("op", CRASHED_PIPELINE.ops, ids=lambda op: op.name)
+@pytest.mark.parametrize(
+    "op", [op for spec in PIPELINES.values() for op in spec.ops], ids=lambda op: op.name
+)
 def test_each_op_takes_its_input_model_and_returns_its_output_model(op) -> None:  # type: ignore[no-untyped-def]
     signature = inspect.signature(op_function(op.name), eval_str=True)
     assert list(signature.parameters) == ["ctx", "inp"]

@@ -13,7 +13,7 @@ import pandas as pd
 
 from crashed.core.names import validate_run_id
 from crashed.core.reference import PromotedReference, Reference, parse_reference
-from crashed.ports import Ports
+from crashed.ports import Orchestrator, Ports
 from crashed.settings import Settings
 from crashed.verification import fetch_verified
 
@@ -29,6 +29,8 @@ class OpContext:
     settings: Settings
     ports: Ports
     run_id: str
+    orchestrator: Orchestrator | None = None
+    """Only the monitor starts runs; training ops never see an orchestrator."""
 
     def __post_init__(self) -> None:
         validate_run_id(self.run_id)

@@ -9,6 +9,7 @@ from crashed.core.evaluation import (
     ClassificationMetrics,
     Evaluation,
     ModelScores,
+    ScoreDistribution,
     SegmentMetrics,
     WindowCounts,
 )
@@ -16,6 +17,7 @@ from crashed.core.features import LABEL, SEGMENT_FEATURES
 from crashed.core.gate import GateRules, decide
 from crashed.core.metrics import classification_metrics, segment_metrics
 from crashed.core.model_bundle import ModelBundle, ModelFormatError
+from crashed.core.monitoring import score_edges, score_histogram
 from crashed.errors import CrashedError
 from crashed.pipeline.contracts import EvaluateInput, EvaluateOutput
 from crashed.pipeline.ops.context import OpContext
@@ -71,6 +73,7 @@ def evaluate(ctx: OpContext, inp: EvaluateInput) -> EvaluateOutput:
         window=WindowCounts(
             start=window.start, end=window.end, rows=window.rows, positives=window.positives
         ),
+        candidate_scores=score_distribution(p_candidate),
     )
     uri = ctx.put_text(ctx.run_uri("metrics.json"), evaluation.model_dump_json(indent=2) + "\n")
     overall = candidate.overall
@@ -101,6 +104,12 @@ def scores(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, threshold: float) 
             for feature in SEGMENT_FEATURES
         },
     )
+
+
+def score_distribution(p: np.ndarray) -> ScoreDistribution:
+    """Validation scores binned at their deciles (the monitor's reference for score PSI)."""
+    edges = score_edges(p)
+    return ScoreDistribution(edges=edges, counts=score_histogram(p, edges))
 
 
 def _f(value: float | None) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from crashed.core.checksums import bytes_digest
 from crashed.core.evaluation import ClassificationMetrics, Evaluation
-from crashed.core.promotion import PromotionDecision, decide_promotion
+from crashed.core.promotion import Outcome, PromotionDecision, decide_promotion
 from crashed.core.reference import (
     Artifact,
     Artifacts,
@@ -56,7 +56,7 @@ def publish(ctx: OpContext, inp: PublishInput) -> PublishOutput:
         importance=inp.train.importance,
         best_rounds=inp.train.best_rounds,
     )
-    report = render_report(reference, evaluation, findings, decision.note)
+    report = render_report(reference, evaluation, findings, decision.note, inp.trigger_reason)
     report_info = ctx.ports.lake.put_bytes(
         ctx.model_uri("report.md"), report.encode(), "text/markdown"
     )
@@ -78,7 +78,7 @@ def publish(ctx: OpContext, inp: PublishInput) -> PublishOutput:
         gate=evaluation.gate,
         outcome=decision.outcome,
         forced=decision.forced,
-        identical_to_production=decision.outcome == "identical",
+        identical_to_production=decision.outcome is Outcome.IDENTICAL,
         decision=decision.note,
         proposal=proposal,
         reference_uri=reference_uri,

@@ -17,14 +17,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from crashed.errors import InputError
-from crashed.pipeline.contracts import INPUTS, OUTPUTS, OpInput, OpOutput
+from crashed.monitoring.contracts import MonitorInput, MonitorOutput
+from crashed.pipeline.contracts import INPUTS as TRAINING_INPUTS
+from crashed.pipeline.contracts import OUTPUTS as TRAINING_OUTPUTS
+from crashed.pipeline.contracts import OpInput, OpOutput
 from crashed.pipeline.ops.context import OpContext
 from crashed.pipeline.spec import PipelineSpec
-from crashed.ports import Lake, Ports
+from crashed.ports import Lake, Orchestrator, Ports
 from crashed.settings import Settings
 
 log = logging.getLogger("crashed.pipeline")
 
+INPUTS: dict[str, type[OpInput]] = {**TRAINING_INPUTS, "monitor": MonitorInput}
+OUTPUTS: dict[str, type[OpOutput]] = {**TRAINING_OUTPUTS, "monitor": MonitorOutput}
+MODULES: dict[str, str] = {
+    **{name: f"crashed.pipeline.ops.{name}" for name in TRAINING_INPUTS},
+    "monitor": "crashed.monitoring.monitor",
+}
 OPS: tuple[str, ...] = tuple(INPUTS)
 
 OpFunction = Callable[[OpContext, Any], OpOutput]
@@ -34,7 +43,7 @@ def op_function(name: str) -> OpFunction:
     """The function implementing op ``name``."""
     if name not in OPS:
         raise KeyError(name)
-    return getattr(import_module(f"crashed.pipeline.ops.{name}"), name)
+    return getattr(import_module(MODULES[name]), name)
 
 
 def op_input(name: str, values: Mapping[str, Any]) -> OpInput:
@@ -61,10 +70,16 @@ def read_manifest(lake: Lake, op: str, uri: str) -> OpOutput:
         raise InputError(f"{uri} is not a valid {op} manifest ({where}: {first['msg']})") from None
 
 
-def execute(settings: Settings, ports: Ports, name: str, inp: OpInput) -> OpOutput:
+def execute(
+    settings: Settings,
+    ports: Ports,
+    name: str,
+    inp: OpInput,
+    orchestrator: Orchestrator | None = None,
+) -> OpOutput:
     """Run op ``name`` on a validated input; store its manifest as ``runs/<run>/<name>.json``
     and return the output with ``op``, ``run_id`` and ``seconds`` filled in."""
-    ctx = OpContext(settings, ports, run_id=inp.run_id)
+    ctx = OpContext(settings, ports, run_id=inp.run_id, orchestrator=orchestrator)
     started = time.perf_counter()
     log.info("[%s] run %s", name, ctx.run_id)
     output = op_function(name)(ctx, inp)
@@ -82,6 +97,7 @@ def run_op(
     output_file: Path | None,
     settings: Settings,
     ports: Ports,
+    orchestrator: Orchestrator | None = None,
 ) -> str:
     """The container step: string inputs (upstream manifest URIs, parameters) → manifest URI,
     also written to ``output_file`` (the KFP output parameter)."""
@@ -89,7 +105,7 @@ def run_op(
     values: dict[str, Any] = {key: inputs[key] for key in op.inputs if key in inputs}
     for upstream in op.upstream:
         values[upstream] = read_manifest(ports.lake, upstream, str(values[upstream]))
-    output = execute(settings, ports, name, op_input(name, values))
+    output = execute(settings, ports, name, op_input(name, values), orchestrator)
     uri = settings.lake_uri("runs", output.run_id, f"{name}.json")
     if output_file is not None:
         output_file.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +120,7 @@ def run_in_process(
     run_id: str,
     run_date: str,
     parameters: Mapping[str, str] | None = None,
+    orchestrator: Orchestrator | None = None,
 ) -> dict[str, OpOutput]:
     """Every op of ``spec`` in order, in this process, outputs handed on as models (fast tests
     and notebooks; the manifests still land in the lake as in a real run)."""
@@ -113,5 +130,8 @@ def run_in_process(
         values: dict[str, Any] = {"run_id": run_id, "run_date": run_date}
         values |= {key: params[key] for key in op.params if key in params}
         values |= {upstream: outputs[upstream] for upstream in op.upstream}
-        outputs[op.name] = execute(settings, ports, op.name, op_input(op.name, values))
+        inp = op_input(op.name, values)
+        outputs[op.name] = execute(
+            settings, ports, op.name, inp, orchestrator if op.starts_runs else None
+        )
     return outputs
