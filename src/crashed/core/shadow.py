@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from crashed.core.distributions import psi
+from crashed.core.monitoring import enumerate_str, score_edges, score_histogram, smoothed_psi
 
 
 class ShadowResult(BaseModel):
@@ -60,17 +60,18 @@ class LatencySummary(BaseModel):
 def score_psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     """PSI of ``actual`` scores vs ``expected`` over the deciles of ``expected``.
 
-    Bin edges are the distinct interior quantiles of ``expected``; the counts go through the
-    same ``psi`` as feature drift (``core/distributions.py``), so levels mean the same.
+    The same computation as the monitor's score PSI (``core/monitoring.py``: decile edges,
+    histograms, +0.5-smoothed PSI), so the shadow's figure and the monitor's mean the same.
     """
     expected = np.asarray(expected, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
     if not len(expected) or not len(actual):
         return 0.0
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
-    e = np.bincount(np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1)
-    a = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1)
-    return psi({str(i): int(c) for i, c in enumerate(e)}, {str(i): int(c) for i, c in enumerate(a)})
+    edges = score_edges(expected, bins)
+    return smoothed_psi(
+        dict(enumerate_str(score_histogram(expected, edges))),
+        dict(enumerate_str(score_histogram(actual, edges))),
+    )
 
 
 def shadow_compare(
