@@ -300,13 +300,15 @@ def test_learnable_but_not_trivial() -> None:
 
 
 def test_speed_of_100k_rows() -> None:
+    """~0.5 s quiet, ~0.9 s with the machine shared; the bound only catches a lost
+    vectorisation (a per-row Python loop would take minutes), not a busy machine."""
     generate_crashes(100)
     best = np.inf
     for _ in range(2):
         started = time.perf_counter()
         generate_crashes(100_000, seed=2)
         best = min(best, time.perf_counter() - started)
-    assert best < 2.0
+    assert best < 10.0
 
 
 def test_write_csv_round_trip_and_atomicity(
