@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,20 @@ from crashed.core.bootstrap import (
     resample_counts,
     weighted_auc_ap,
 )
+from crashed.core.calibration import calibration, threshold_analysis
+from crashed.core.charts import parse_mermaid, pr_chart, roc_chart
+from crashed.core.distributions import analyse
+from crashed.core.encoder import Encoder
+from crashed.core.features import LABEL
+from crashed.core.report_sections import (
+    render_calibration,
+    render_charts,
+    render_intervals,
+    render_operating_points,
+    render_shadow,
+)
+from crashed.core.shadow import shadow_compare
+from crashed.core.training import TrainParams, train
 
 
 def synthetic(n: int = 3000, rate: float = 0.033, seed: int = 0):
@@ -154,11 +170,6 @@ def test_bad_input_is_a_value_error() -> None:
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_real_split_another_seed_is_not_distinguishable(real_frame: pd.DataFrame) -> None:
-    from crashed.core.distributions import analyse
-    from crashed.core.encoder import Encoder
-    from crashed.core.features import LABEL
-    from crashed.core.training import TrainParams, train
-
     dates = pd.to_datetime(real_frame["accident_date"])
     train_frame = real_frame[(dates >= "2018-01-01") & (dates <= "2018-09-30")]
     valid_frame = real_frame[(dates >= "2018-10-01") & (dates <= "2018-12-31")]
@@ -174,3 +185,18 @@ def test_real_split_another_seed_is_not_distinguishable(real_frame: pd.DataFrame
     assert [c.verdict for c in checks] == [Verdict.NOT_DISTINGUISHABLE] * 2
     roc = result.metrics["roc_auc"].candidate
     assert roc.estimate > 0.84 and roc.high - roc.low > 0.03  # 88 positives: wide
+    # Every issue-12 section renders from the real scores, and its charts parse.
+    cand, prod = scores[1], scores[0]
+    sections = [
+        *render_intervals(result, checks),
+        *render_calibration(calibration(y, cand), calibration(y, prod)),
+        *render_operating_points(
+            threshold_analysis(y, cand, 0.3), threshold_analysis(y, prod, 0.3)
+        ),
+        *render_shadow(shadow_compare(prod, cand, 0.3, production_threshold=0.3)),
+        *render_charts([roc_chart(y, cand, prod), pr_chart(y, cand, prod)]),
+    ]
+    text = "\n".join(sections)
+    assert text.count("≈ not distinguishable") == 2
+    blocks = re.findall(r"```mermaid\n.*?\n```", text, flags=re.S)
+    assert [len(parse_mermaid(b).lines) for b in blocks] == [3, 3]
