@@ -5,6 +5,7 @@ takes the string ``"str"`` for an artifact type.
 """
 
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -345,3 +346,58 @@ def test_local_command_and_run_id() -> None:
         run_id.startswith("local-20240102T030405Z-")
         and len(run_id) == len("local-20240102T030405Z-") + 6
     )
+
+
+def test_docker_runner_runs_a_step_as_its_pod_would(tmp_path: Path) -> None:
+    from crashed.pipeline.compiler import load_documents
+    from crashed.pipeline.docker_runner import DockerRunner
+
+    key = tmp_path / "sa-key.json"
+    key.write_text("{}")
+    base = {"PATH": "/usr/bin", "GITLAB_TOKEN": "glpat-secret-value", "HOME": "/root"}
+    base["GOOGLE_APPLICATION_CREDENTIALS"] = str(key)
+    spec, platform = load_documents(_compile(happy, tmp_path).read_text())
+    gamma = next(t for t in load_tasks(spec, platform) if t.name == "gamma")
+    runner = DockerRunner(
+        "crashed:local", tmp_path / "home", base, repo=tmp_path / "repo", run_label="r1"
+    )
+    step_dir = tmp_path / "work" / "steps" / "gamma"
+    (step_dir / "outputs" / "out").mkdir(parents=True)
+
+    launch = runner.prepare(gamma, ["python", "-c", "pass", "x"], step_dir, tmp_path / "work")
+
+    argv = launch.argv
+    image_at = argv.index("crashed:local")
+    options, command = argv[:image_at], argv[image_at:]
+    assert command == ["crashed:local", "-c", "pass", "x"]
+    assert options[options.index("--entrypoint") + 1] == "python"
+    pairs = {(a, b) for a, b in itertools.pairwise(options)}
+    assert {
+        ("--user", "10001:10001"),
+        ("--network", "host"),
+        ("--name", "crashed-r1-gamma"),
+    } <= pairs
+    assert "--read-only" in options and "--rm" in options
+    assert ("--tmpfs", "/scratch:rw,exec,mode=1777") in pairs  # the emptyDir
+    env = [b for a, b in itertools.pairwise(options) if a == "--env"]
+    assert "GREETING=hi" in env and "TMPDIR=/scratch/tmp" in env  # verbatim from the spec
+    assert f"CRASHED_HOME={(tmp_path / 'home').resolve()}" in env  # the local lake + warehouse
+    assert "CRASHED_HOME=/scratch/home" not in env
+    assert "GITLAB_TOKEN" in env  # by name: the value comes from the process env
+    assert not any("glpat-secret-value" in item for item in argv)
+    assert launch.env["GITLAB_TOKEN"] == "glpat-secret-value"
+    assert "GOOGLE_APPLICATION_CREDENTIALS=/var/secrets/google/key.json" in env
+    mounts = [b for a, b in itertools.pairwise(options) if a == "--mount"]
+    assert f"type=bind,src={key.resolve()},dst=/var/secrets/google/key.json,ro" in mounts
+    work = tmp_path / "work"
+    assert f"type=bind,src={work},dst={work}" in mounts  # output files at the same paths
+    assert (step_dir / "outputs" / "out").stat().st_mode & 0o777 == 0o777
+    assert launch.notes == []
+
+    bare = DockerRunner("crashed:local", tmp_path / "home", {"PATH": "/usr/bin"})
+    unset = bare.prepare(gamma, ["crashed", "x"], step_dir, tmp_path / "work")
+    assert not any(item.startswith("GOOGLE_APPLICATION_CREDENTIALS") for item in unset.argv)
+    assert "GITLAB_TOKEN" not in unset.argv
+    assert len(unset.notes) == 2
+    with pytest.raises(InputError, match="--user"):
+        DockerRunner("crashed:local", tmp_path, {}, user="root")
