@@ -1,11 +1,13 @@
 # The one image: every pipeline step (`crashed pipelines crashed_pipeline run-op …`) and the
 # inference service (`crashed inference start-prod`) run it.
 #
-#   docker build -f deploy/crashed.Dockerfile -t crashed .              # runtime (last stage)
-#   docker build -f deploy/crashed.Dockerfile --target ci -t crashed-ci .  # + test tools, for CI
+#   make image      # docker build -f deploy/crashed.Dockerfile -t crashed:local .  (runtime)
+#   make image-ci   # … --target ci -t crashed-ci:local: + make, git, rsync, node, kubectl, tests
 #
-# Dependencies are pinned by deploy/requirements.lock (regenerate with deploy/lock.sh); the
-# package itself is built as a wheel and installed without resolving anything else.
+# PYTHON_IMAGE is python:3.11-slim wherever Docker Hub answers; `make image` falls back to a
+# local Debian base (deploy/base-image.sh, mmdebstrap) when it cannot be pulled.
+# Dependencies are pinned by deploy/requirements.lock (regenerate with deploy/lock.sh) and
+# installed before any source is copied, so a source change rebuilds only the wheel layer.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS base
@@ -21,29 +23,59 @@ RUN groupadd --system --gid 10001 crashed \
        --shell /usr/sbin/nologin crashed
 
 # -- build: the pinned dependencies, then the crashed wheel, into /opt/venv ---------------------
+# pip lives in a separate tools venv (/opt/pip) and installs into /opt/venv with --python, so
+# the runtime venv carries no pip. Dropped in the same layer, as never imported at run time:
+# packages' own test suites, C headers and Cython sources, and pyarrow's Flight (RPC) and
+# Substrait modules (~170 MB); the import smoke test below guards that.
 FROM base AS build
 WORKDIR /src
+RUN python -m venv /opt/pip && python -m venv --without-pip /opt/venv
+ENV PIP="/opt/pip/bin/pip --python /opt/venv/bin/python"
 COPY deploy/requirements.lock deploy/requirements.lock
-RUN python -m venv /opt/venv \
-    && pip install --no-deps --require-virtualenv -r deploy/requirements.lock
+RUN $PIP install --no-deps -r deploy/requirements.lock \
+    && cd /opt/venv/lib/python3*/site-packages \
+    && for pkg in numpy scipy sklearn pandas pyarrow matplotlib mpl_toolkits websocket; do \
+         find "$pkg" -depth -type d -name tests -exec rm -rf {} +; done \
+    && rm -rf pyarrow/include pyarrow/src numpy/_core/include \
+       pyarrow/libarrow_flight.so* pyarrow/_flight*.so pyarrow/flight.py \
+       pyarrow/libarrow_substrait.so* pyarrow/_substrait*.so pyarrow/substrait.py \
+    && find . \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \) -delete
 COPY setup.py pyproject.toml ./
 COPY src/ src/
 # src/crashed/deploy_assets/* are symlinks into k8s/: the wheel gets the files' content.
 COPY k8s/ k8s/
-RUN pip wheel --no-deps --wheel-dir /dist . \
-    && pip install --no-deps /dist/crashed-*.whl \
-    && pip check \
+RUN /opt/pip/bin/pip wheel --no-deps --wheel-dir /dist . \
+    && $PIP install --no-deps /dist/crashed-*.whl \
+    && $PIP check \
     && python -m compileall -q /opt/venv/lib \
-    && crashed --help >/dev/null
+    && crashed --help >/dev/null \
+    && python -c "import pyarrow.parquet, pyarrow.dataset, pyarrow.compute, pyarrow.fs, \
+matplotlib.pyplot, sklearn.metrics, xgboost, duckdb, kfp.compiler, kfp.kubernetes" \
+    && python -c "import importlib, pkgutil, crashed; \
+[importlib.import_module(m.name) for m in pkgutil.walk_packages(crashed.__path__, 'crashed.') \
+ if not m.name.endswith('__main__')]"
 
-# -- ci: the runtime plus the test tools; `make test` runs here (target it explicitly) -----------
+# -- ci: the runtime plus what `make test` needs; GitLab's `test` job runs here -----------------
+# Debian's nodejs/npm (gitlab-ci-local), kubernetes-client (kubectl kustomize), make, git, rsync.
+# The BigQuery emulator (Python 3.13) is its own image, run as the job's service
+# (deploy/bigquery-emulator.Dockerfile); BIGQUERY_EMULATOR_URL points the tests at it.
 FROM base AS ci
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends make git rsync \
+    && apt-get install -y --no-install-recommends make git rsync nodejs npm kubernetes-client \
+       procps curl \
     && rm -rf /var/lib/apt/lists/*
+COPY --from=build /opt/pip /opt/pip
 COPY --from=build /opt/venv /opt/venv
 COPY deploy/requirements-test.lock /tmp/requirements-test.lock
-RUN pip install --no-deps -r /tmp/requirements-test.lock && pip check
+# pip from PyPI and node read the system CA store (which holds any extra CAs) only when told.
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+# pip goes into /opt/venv here (not in the runtime): `make test` uses this venv (VENV below)
+# and installs the checkout into it, editable, with the dev tools.
+RUN /opt/pip/bin/pip --python /opt/venv/bin/python install pip \
+    && /opt/venv/bin/pip install --no-deps -r /tmp/requirements-test.lock \
+    && /opt/venv/bin/pip check
+ENV VENV=/opt/venv
 
 # -- runtime (default target): non-root, read-only-root-filesystem friendly ---------------------
 FROM base AS runtime

@@ -5,6 +5,11 @@
 through ``tests/servers/bigquery/launch.py`` and yields its URL for
 ``ClientOptions(api_endpoint=…)``. It skips only when no Python 3.13 exists on the machine.
 
+When ``BIGQUERY_EMULATOR_URL`` names an emulator that already runs (GitLab's ``test`` job runs
+``deploy/bigquery-emulator.Dockerfile`` as a service), that one is used instead, and
+``BIGQUERY_EMULATOR_LAKE_ROOT`` must name the folder its ``GCS_LOCAL_ROOT`` points at (a folder
+both containers see).
+
 The emulator writes extract jobs' ``gs://bucket/path`` objects to
 ``<bigquery_lake_root>/bucket/path``, the layout of
 :class:`~crashed.adapters.local_lake.LocalLake`, so ``LocalLake(bigquery_lake_root)`` is the
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +32,8 @@ BIGQUERY_DIR = Path(__file__).resolve().parents[1] / "servers" / "bigquery"
 REPO = BIGQUERY_DIR.parents[2]
 VENV = Path(os.environ.get("BIGQUERY_EMULATOR_VENV") or REPO / ".venv-bigquery")  # as setup.sh
 NO_PYTHON_313 = 78  # setup.sh's exit code when the machine has no Python 3.13
+RUNNING_URL = os.environ.get("BIGQUERY_EMULATOR_URL", "").rstrip("/")
+RUNNING_LAKE_ROOT = os.environ.get("BIGQUERY_EMULATOR_LAKE_ROOT", "")
 
 
 def ensure_bigquery_venv() -> Path:
@@ -49,7 +57,29 @@ def ensure_bigquery_venv() -> Path:
 @pytest.fixture(scope="session")
 def bigquery_lake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder the emulator writes ``gs://`` objects into (``LocalLake`` layout)."""
+    if RUNNING_URL:
+        if not RUNNING_LAKE_ROOT:
+            pytest.fail(
+                "BIGQUERY_EMULATOR_URL is set but BIGQUERY_EMULATOR_LAKE_ROOT is not: name the "
+                "folder the running emulator's GCS_LOCAL_ROOT points at"
+            )
+        root = Path(RUNNING_LAKE_ROOT)
+        root.mkdir(parents=True, exist_ok=True)
+        return root
     return tmp_path_factory.mktemp("bigquery-lake")
+
+
+def wait_until_answering(url: str, timeout: float = 120.0) -> None:
+    """Wait for a running emulator; the first request opens DuckDB and attaches the catalog."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/bigquery/v2/projects/local/datasets", timeout=60):
+                return
+        except OSError as error:
+            if time.monotonic() > deadline:
+                pytest.fail(f"BIGQUERY_EMULATOR_URL={url} does not answer: {error}")
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +87,10 @@ def bigquery_emulator(
     tmp_path_factory: pytest.TempPathFactory, bigquery_lake_root: Path
 ) -> Iterator[str]:
     """URL (``http://127.0.0.1:P``) of a local-bigquery emulator for the session."""
+    if RUNNING_URL:
+        wait_until_answering(RUNNING_URL)
+        yield RUNNING_URL
+        return
     python = ensure_bigquery_venv()
     work = tmp_path_factory.mktemp("bigquery-emulator")
     port = free_port()

@@ -59,14 +59,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from crashed.cli.data import data
     from crashed.cli.demo import demo
+    from crashed.cli.doctor import doctor
     from crashed.cli.inference import inference
     from crashed.cli.inference_deploy import deploy, status
     from crashed.cli.models import models
+    from crashed.cli.monitor import monitor
     from crashed.cli.pipelines import pipelines
 
     inference.add_command(deploy)
     inference.add_command(status)
-    for group in (data, pipelines, models, inference, demo):
+    for group in (data, pipelines, models, inference, monitor, demo, doctor):
         cli.add_command(group)
 
 

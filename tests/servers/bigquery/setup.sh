@@ -6,6 +6,7 @@
 # Python 3.13 is $BIGQUERY_EMULATOR_PYTHON when set, else the pyenv install these machines carry,
 # else python3.13 on PATH. Exit code 78 means "no Python 3.13 here" (tests skip on it).
 # Start the emulator with:  .venv-bigquery/bin/python tests/servers/bigquery/launch.py --port P
+# With BIGQUERY_EMULATOR_URL set (an emulator already runs, e.g. a CI service) it does nothing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,6 +41,11 @@ import importlib.util as u, sys
 names = ["duckdb", "local_bigquery"] + [f"duckdb_extension_{n}" for n in ("icu", "ducklake", "httpfs", "spatial")]
 sys.exit(any(u.find_spec(n) is None for n in names))' 2>/dev/null
 }
+
+if [ -n "${BIGQUERY_EMULATOR_URL:-}" ]; then
+    echo "setup.sh: BIGQUERY_EMULATOR_URL=$BIGQUERY_EMULATOR_URL is used; nothing to install" >&2
+    exit 0
+fi
 
 # Serialise concurrent runs (parallel test sessions) on one lock per venv path.
 lock="${TMPDIR:-/tmp}/crashed-bigquery-venv-$(echo "$venv" | sha256sum | cut -c1-16).lock"

@@ -27,9 +27,9 @@ LOCK = ROOT / "deploy" / "requirements.lock"
 TEST_LOCK = ROOT / "deploy" / "requirements-test.lock"
 
 
-def instructions() -> list[tuple[str, str]]:
+def instructions(dockerfile: Path = DOCKERFILE) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    text = re.sub(r"\\\n", " ", dockerfile.read_text(encoding="utf-8"))
     found = []
     for line in text.splitlines():
         line = line.strip()
@@ -51,9 +51,9 @@ def stages() -> dict[str, list[tuple[str, str]]]:
     return result
 
 
-def copy_sources() -> list[str]:
+def copy_sources(dockerfile: Path = DOCKERFILE) -> list[str]:
     sources = []
-    for keyword, rest in instructions():
+    for keyword, rest in instructions(dockerfile):
         if keyword == "COPY" and "--from=" not in rest:
             sources += rest.split()[:-1]
     return sources
@@ -132,6 +132,59 @@ def test_the_image_and_the_deployment_agree() -> None:
     assert f"CRASHED_HOME={env['CRASHED_HOME']}" in runtime["ENV"]
     assert runtime["EXPOSE"] == str(container["ports"][0]["containerPort"])
     assert container["args"] == json.loads(runtime["CMD"])
+
+
+def test_the_runtime_carries_only_the_venv_and_the_ci_stage_what_make_test_needs() -> None:
+    all_stages = stages()
+    runtime_copies = [r for k, r in all_stages["runtime"] if k == "COPY"]
+    assert runtime_copies == ["--from=build /opt/venv /opt/venv"]  # no pip, no sources
+    build_runs = " ".join(r for k, r in all_stages["build"] if k == "RUN")
+    assert "venv --without-pip /opt/venv" in build_runs
+    assert "pkgutil.walk_packages" in build_runs  # every crashed module imports after pruning
+    ci = all_stages["ci"]
+    apt = next(r for k, r in ci if k == "RUN" and "apt-get install" in r)
+    for package in ("make", "git", "rsync", "nodejs", "npm", "kubernetes-client"):
+        assert f" {package} " in f" {apt} ", package
+    env = " ".join(r for k, r in ci if k == "ENV")
+    assert "VENV=/opt/venv" in env  # the Makefile installs into the image's venv
+    assert "PIP_CERT=/etc/ssl/certs/ca-certificates.crt" in env
+
+
+def test_the_bigquery_emulator_image_builds_from_the_pinned_requirements() -> None:
+    dockerfile = ROOT / "deploy" / "bigquery-emulator.Dockerfile"
+    sources = copy_sources(dockerfile)
+    assert sources == [
+        "tests/servers/bigquery/requirements.txt",
+        "tests/servers/bigquery/launch.py",
+    ]
+    for source in sources:
+        assert (ROOT / source).is_file(), source
+        assert dockerignore_keeps(source), f"{source} is excluded by .dockerignore"
+    assert instructions(dockerfile)[0] == ("ARG", "PYTHON_IMAGE=python:3.13-slim")
+
+
+def test_make_test_leaves_the_container_tests_to_make_test_containers() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert '-m "not containers"' in test_recipe
+    containers_recipe = makefile.split("\ntest-containers:", 1)[1].split("\n\n", 1)[0]
+    assert "-m containers" in containers_recipe
+    assert "deploy/gitlab_test_job.py" in containers_recipe
+
+
+def test_gitlab_builds_every_image_the_test_job_runs() -> None:
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+    build_script = " ".join(config["build"]["script"])
+    job = config["test"]
+    assert job["image"] == config["variables"]["CRASHED_CI_IMAGE"]
+    assert '--target ci --destination "$CRASHED_CI_IMAGE"' in build_script
+    for service in job["services"]:
+        assert f'--destination "{service["name"]}"' in build_script, service["name"]
+    (service,) = job["services"]
+    assert job["variables"]["BIGQUERY_EMULATOR_URL"].startswith(f"http://{service['alias']}:")
+    assert job["variables"]["GCS_LOCAL_ROOT"] == job["variables"]["BIGQUERY_EMULATOR_LAKE_ROOT"]
+    assert job["variables"]["GCS_LOCAL_ROOT"].startswith("$CI_PROJECT_DIR/")
 
 
 # -- the lock -----------------------------------------------------------------------------------
@@ -267,4 +320,6 @@ def test_the_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:
     assert probe.returncode == 0, probe.stderr
     location, count = probe.stdout.split()
     assert location.startswith(str(venv)), location
-    assert count == "6"
+    from crashed.deploy import manifests  # the same render from the source tree
+
+    assert int(count) == len(manifests.render("r/crashed:1", "ns", "{}")) >= 6
