@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -34,7 +35,8 @@ def test_demo_runs_twice_and_serves_the_approved_model(tmp_path: Path) -> None:
         assert "Approve proposal #1" in first
         assert '"probability"' in first and "Next steps" in first
         assert "Approve proposal #2" in second
-        assert "SIGHUP" in second and ", 0 failed" in second
+        reload = re.search(r"during the reload: (\d+) requests answered, (\d+) failed", second)
+        assert "SIGHUP" in second and reload is not None
         repo = tmp_path / "home" / "demo" / "repo"
         reference = json.loads((repo / "model-reference.json").read_text())
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/model", timeout=10) as response:
@@ -52,6 +54,8 @@ def test_demo_runs_twice_and_serves_the_approved_model(tmp_path: Path) -> None:
         )  # fmt: skip
         assert deployed.returncode == 0, deployed.stderr
         assert f"run {served['model']['run_id']}" in deployed.stdout
+        # last: a switch drops nothing (issue 10 item 1, the serving side's reload)
+        assert int(reload[1]) > 0 and int(reload[2]) == 0, reload[0]
     finally:
         subprocess.run(
             [*command[:4], "--stop"], env=env, cwd=tmp_path, timeout=60, capture_output=True
