@@ -374,6 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(argv[0]) if argv else OUT
     from crashed.fsio import atomic_write
 
+    missing = [p for p in (REAL_2018, SAMPLE_2015) if not p.is_file()]
+    if missing:
+        print(
+            f"error: {missing[0]} is absent (the fit needs ../shared beside the repo)",
+            file=sys.stderr,
+        )
+        return 4
     atomic_write(out, dumps(fit_all()))
     print(f"wrote {out} (fitted on {TRAIN_START} .. {TRAIN_END} only)")
     return 0
