@@ -184,12 +184,12 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
         from crashed.core.names import validate_run_id
         from crashed.pipeline.compiler import compile_pipeline, read_compiled
         from crashed.pipeline.local_runner import parse_overrides, run_compiled
+        from crashed.pipeline_records import new_run_id
 
         settings = app.settings
         if image and runner != "docker":
             raise InputError("--image needs --runner docker")
-        if run_id is not None:
-            validate_run_id(run_id, "--run-id")
+        run_id = validate_run_id(run_id, "--run-id") if run_id else new_run_id()
         date = _parse_run_date(run_date)
         with tempfile.TemporaryDirectory(prefix="crashed-compile-") as tmp:
             if package is not None:
@@ -228,9 +228,7 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
     return command
 
 
-def _step_runner(
-    app: AppContext, runner: str, image: str, user: str, run_id: str | None
-) -> StepRunner:
+def _step_runner(app: AppContext, runner: str, image: str, user: str, run_id: str) -> StepRunner:
     from crashed.pipeline.step_runners import SubprocessRunner
 
     settings = app.settings
@@ -239,7 +237,7 @@ def _step_runner(
 
         repo = settings.crashed_repo if settings.git_host_kind == "local" else None
         return DockerRunner(
-            image, settings.home, os.environ, repo=repo, user=user, run_label=run_id or ""
+            image, settings.home, os.environ, repo=repo, user=user, run_label=run_id
         )
     return SubprocessRunner(os.environ, {"CRASHED_HOME": str(settings.home)})
 

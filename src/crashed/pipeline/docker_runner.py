@@ -82,9 +82,10 @@ class DockerRunner:
             if "daemon" in text.lower():
                 raise ServiceError(f"no Docker daemon: {text}")
             raise InputError(f"image {self.image!r} not found locally ({text}); build it first")
-        self._check_writable()
+        self.check_home()
 
-    def _check_writable(self) -> None:
+    def check_home(self) -> None:
+        """The container user can write the home (lake, warehouse): else one clear line."""
         uid = int(self.user.split(":")[0])
         for path in (self.home, self.home / "lake", self.home / "warehouse.duckdb"):
             if not path.exists():

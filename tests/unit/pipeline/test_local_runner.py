@@ -7,6 +7,7 @@ takes the string ``"str"`` for an artifact type.
 import datetime as dt
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -401,3 +402,21 @@ def test_docker_runner_runs_a_step_as_its_pod_would(tmp_path: Path) -> None:
     assert len(unset.notes) == 2
     with pytest.raises(InputError, match="--user"):
         DockerRunner("crashed:local", tmp_path, {}, user="root")
+
+
+def test_docker_runner_refuses_a_home_its_user_cannot_write(tmp_path: Path) -> None:
+    from crashed.pipeline.docker_runner import DockerRunner
+
+    home = tmp_path / "home"
+    (home / "lake").mkdir(parents=True)
+    home.chmod(0o755)
+    other = os.getuid() + 1
+    runner = DockerRunner("crashed:local", home, {}, user=f"{other}:{other}")
+
+    with pytest.raises(InputError) as refused:
+        runner.check_home()
+    assert str(home) in refused.value.message and f"chown -R {other}" in refused.value.message
+
+    home.chmod(0o777)
+    (home / "lake").chmod(0o777)
+    runner.check_home()  # world-writable: fine
