@@ -6,7 +6,7 @@ and injected; nothing below ``cli`` constructs an adapter itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -37,6 +37,21 @@ class Warehouse(Protocol):
         """Replace ``table`` with ``frame`` atomically; a failed load leaves the old table intact.
 
         Returns the number of rows loaded.
+        """
+        ...
+
+    def load_chunks(
+        self,
+        table: str,
+        chunks: Iterable[pd.DataFrame],
+        retype: Callable[[], Mapping[str, str]] | None = None,
+    ) -> int:
+        """Replace ``table`` with the rows of ``chunks`` (the same columns and types in each),
+        staged and swapped in only after the last one, so memory stays bounded by one chunk.
+
+        Any failure, including an exception raised by the iterator, leaves the old table
+        intact. ``retype()`` is called after the last chunk and names text columns to cast in
+        the final table (column → ``INT64`` or ``FLOAT64``). Returns the number of rows loaded.
         """
         ...
 

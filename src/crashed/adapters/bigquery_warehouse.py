@@ -4,11 +4,12 @@
   ``QueryJobConfig.default_dataset``. ``@name`` parameters become typed ``ScalarQueryParameter``\\ s
   (bool → BOOL, int → INT64, float → FLOAT64, str → STRING, date → DATE, aware datetime →
   TIMESTAMP, naive datetime → DATETIME); values are never formatted into SQL text.
-- ``load_frame`` converts the frame to Parquet locally (so an unconvertible frame fails before
-  BigQuery is touched), loads it into a staging table ``_staging_<table>_<hex>`` with an explicit
-  schema, then replaces the target with ``CREATE OR REPLACE TABLE … AS SELECT * FROM staging``
-  (one atomic statement). A failure at any step leaves the old table as it was; the staging
-  table is dropped in every case.
+- ``load_chunks`` (and ``load_frame``, one chunk) writes the chunks to one local Parquet file as
+  they come (so an unconvertible chunk fails before BigQuery is touched, and memory holds one
+  chunk), loads it into a staging table ``_staging_<table>_<hex>`` with an explicit schema in
+  one load job, then replaces the target with ``CREATE OR REPLACE TABLE … AS SELECT … FROM
+  staging`` (one atomic statement, casting the columns ``retype`` names). A failure at any step
+  leaves the old table as it was; the staging table is dropped in every case.
 - ``export`` runs a BigQuery extract job (PARQUET) to the ``gs://`` URI — the same code path on
   GCP and against the local-bigquery emulator, which writes ``gs://`` objects into a folder
   (``GCS_LOCAL_ROOT``) laid out like :class:`crashed.adapters.local_lake.LocalLake` or into a
@@ -28,16 +29,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import google.auth.exceptions
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import requests
 from google.api_core import exceptions as api_exceptions
 from google.api_core.client_options import ClientOptions
@@ -45,7 +46,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
 
-from crashed.adapters.tabular import arrow_to_frame, frame_to_arrow, param_value
+from crashed.adapters.tabular import arrow_to_frame, param_value, write_parquet
 from crashed.errors import ConfigError, CrashedError, InputError, NotFoundError, ServiceError
 from crashed.ports import Lake, QueryParams
 
@@ -123,13 +124,12 @@ def _bigquery_type(field: pa.Field) -> str:
     raise InputError(f"column {field.name!r} has type {kind}, which cannot be loaded into BigQuery")
 
 
-def frame_to_parquet(frame: pd.DataFrame, table: str) -> tuple[bytes, list[bigquery.SchemaField]]:
-    """The frame as Parquet bytes plus its BigQuery schema; ``InputError`` if not convertible."""
-    arrow = frame_to_arrow(frame, table)
-    schema = [bigquery.SchemaField(f.name, _bigquery_type(f)) for f in arrow.schema]
-    buffer = io.BytesIO()
-    pq.write_table(arrow, buffer, coerce_timestamps="us", allow_truncated_timestamps=True)
-    return buffer.getvalue(), schema
+def _cast(column: str, kind: str | None) -> str:
+    if kind is None:
+        return f"`{column}`"
+    if kind not in ("INT64", "FLOAT64"):
+        raise InputError(f"cannot retype column {column!r} to {kind!r} (INT64 or FLOAT64)")
+    return f"CAST(`{column}` AS {kind}) AS `{column}`"
 
 
 class BigQueryWarehouse:
@@ -159,29 +159,46 @@ class BigQueryWarehouse:
     # -- Warehouse -----------------------------------------------------------------------------
 
     def load_frame(self, table: str, frame: pd.DataFrame) -> int:
+        return self.load_chunks(table, [frame])
+
+    def load_chunks(
+        self,
+        table: str,
+        chunks: Iterable[pd.DataFrame],
+        retype: Callable[[], Mapping[str, str]] | None = None,
+    ) -> int:
         name = _table_name(table)
-        data, schema = frame_to_parquet(frame, name)
-        self._ensure_dataset()
-        staging = self._ref(f"_staging_{name}_{uuid.uuid4().hex[:12]}")
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.PARQUET,
-            schema=schema,
-            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-        )
-        try:
-            with self._errors(f"cannot load table {self._qualified(name)}", load=True):
-                job = self.client.load_table_from_file(
-                    io.BytesIO(data),
-                    staging,
-                    size=len(data),
-                    location=self.location,
-                    job_config=config,
-                )
-                job.result(retry=self.retry)
-                self._run(f"CREATE OR REPLACE TABLE `{name}` AS SELECT * FROM `{staging.table_id}`")
-        finally:
-            self._drop(staging)
-        return len(frame)
+        with tempfile.TemporaryDirectory(prefix="crashed-load-") as tmp:
+            path = Path(tmp) / "chunks.parquet"
+            rows, arrow_schema = write_parquet(chunks, name, path)
+            for column in arrow_schema:
+                _bigquery_type(column)  # unloadable types fail before BigQuery is touched
+            casts = dict(retype() if retype else {})
+            schema = [bigquery.SchemaField(f.name, _bigquery_type(f)) for f in arrow_schema]
+            select = (
+                ", ".join(_cast(f.name, casts.get(f.name)) for f in arrow_schema) if casts else "*"
+            )
+            self._ensure_dataset()
+            staging = self._ref(f"_staging_{name}_{uuid.uuid4().hex[:12]}")
+            config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                schema=schema,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            )
+            try:
+                with self._errors(f"cannot load table {self._qualified(name)}", load=True):
+                    with path.open("rb") as data:
+                        job = self.client.load_table_from_file(
+                            data, staging, location=self.location, job_config=config
+                        )
+                    job.result(retry=self.retry)
+                    self._run(
+                        f"CREATE OR REPLACE TABLE `{name}` AS SELECT {select} "
+                        f"FROM `{staging.table_id}`"
+                    )
+            finally:
+                self._drop(staging)
+        return rows
 
     def query(self, sql: str, params: QueryParams | None = None) -> pd.DataFrame:
         with self._errors("warehouse query failed"):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import numbers
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from crashed.errors import InputError
 
@@ -86,3 +89,39 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
             table = table.set_column(index, field.name, table.column(index).cast(pa.float64()))
     nullable = {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}
     return table.to_pandas(types_mapper=nullable.get)
+
+
+def write_parquet(
+    chunks: Iterable[pd.DataFrame], table: str, path: Path, compression: str = "snappy"
+) -> tuple[int, pa.Schema]:
+    """Append every chunk (as :func:`frame_to_arrow` converts it) to one Parquet file.
+
+    Returns (rows, schema). Memory holds one chunk at a time. :class:`InputError` when there
+    is no chunk or a chunk's columns differ from the first one's.
+    """
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    rows = 0
+    try:
+        for chunk in chunks:
+            arrow = frame_to_arrow(chunk, table)
+            if schema is None:
+                schema = arrow.schema
+                writer = pq.ParquetWriter(
+                    path,
+                    schema,
+                    compression=compression,
+                    coerce_timestamps="us",
+                    allow_truncated_timestamps=True,
+                )
+            elif not arrow.schema.equals(schema):
+                raise InputError(f"cannot load table {table}: chunks have different columns")
+            assert writer is not None
+            writer.write_table(arrow)
+            rows += arrow.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    if schema is None:
+        raise InputError(f"cannot load table {table}: no rows")
+    return rows, schema

@@ -24,7 +24,7 @@ from crashed.core.features import DATE, LABEL
 from crashed.errors import InputError, NotFoundError
 
 _HEAD = 1 << 16
-_BLOCK = 16 << 20
+_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class CsvFile:
     header: tuple[str, ...]
     skip_lines: int
     """Lines before the first data row (leading blank lines and the header)."""
+    quoted: bool = True
+    """Whether the file has any ``"`` (else no value can hold a newline: faster parsing)."""
 
 
 def inspect_csv(path: Path) -> CsvFile:
@@ -56,7 +58,8 @@ def inspect_csv(path: Path) -> CsvFile:
         )
     if b"\x00" in head[:4096]:
         raise InputError(f"{path}: not a CSV file (binary content)")
-    encoding = "utf-8" if _is_utf8(path) else "latin-1"
+    utf8, quoted = _scan(path)
+    encoding = "utf-8" if utf8 else "latin-1"
     text = head.decode("utf-8-sig" if encoding == "utf-8" else encoding, errors="ignore")
     try:
         delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
@@ -75,7 +78,7 @@ def inspect_csv(path: Path) -> CsvFile:
         )
     names = tuple(name.strip() or f"Unnamed: {i}" for i, name in enumerate(header))
     _check_duplicates(path, names)
-    return CsvFile(path, encoding, delimiter, names, blank + 1)
+    return CsvFile(path, encoding, delimiter, names, blank + 1, quoted)
 
 
 def read_chunks(source: CsvFile, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
@@ -140,16 +143,26 @@ def _is_utf16(head: bytes) -> bool:
     return max(even.count(0) / len(even), odd.count(0) / len(odd)) > 0.4
 
 
-def _is_utf8(path: Path) -> bool:
+def _scan(path: Path) -> tuple[bool, bool]:
+    """(whether the whole file is valid UTF-8, whether it has any ``"``), in one pass."""
     decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, quoted = True, False
     with path.open("rb") as handle:
+        while block := handle.read(8 << 20):
+            quoted = quoted or b'"' in block
+            if utf8:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8 = False
+            if quoted and not utf8:
+                break
+    if utf8:
         try:
-            while block := handle.read(8 << 20):
-                decoder.decode(block)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return False
-    return True
+            utf8 = False
+    return utf8, quoted
 
 
 def _check_duplicates(path: Path, names: tuple[str, ...]) -> None:
@@ -172,7 +185,9 @@ def _open(source: CsvFile, columns: list[str]) -> pcsv.CSVStreamingReader:
             block_size=_BLOCK,
             encoding="utf8" if source.encoding == "utf-8" else source.encoding,
         ),
-        parse_options=pcsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=True),
+        parse_options=pcsv.ParseOptions(
+            delimiter=source.delimiter, newlines_in_values=source.quoted
+        ),
         convert_options=pcsv.ConvertOptions(
             column_types=dict.fromkeys(columns, pa.string()),
             strings_can_be_null=False,

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crashed.core import values as parse
 from crashed.core.crash_csv import inspect_csv, read_chunks, record_lines
@@ -158,9 +159,10 @@ class Normaliser:
         result = pd.DataFrame({c: out[c] for c in names}, index=index)
         self.rows += len(result)
         self.positives += int(yes.sum())
-        low, high = dates.min(), dates.max()
-        self.date_min = low if self.date_min is None else min(self.date_min, low)
-        self.date_max = high if self.date_max is None else max(self.date_max, high)
+        if len(result):
+            low, high = dates.min(), dates.max()
+            self.date_min = low if self.date_min is None else min(self.date_min, low)
+            self.date_max = high if self.date_max is None else max(self.date_max, high)
         return result
 
     # ---- whole file -----------------------------------------------------------------------
@@ -240,18 +242,17 @@ class Normaliser:
 
     def _other(self, column: str, raw: pd.Series) -> pd.Series:
         """Cleaned text; narrows the column's kind (none → int → float → text)."""
-        text = _text(raw)
+        text = _text_array(raw)
         kind = self._kinds[column]
-        present = text.dropna()
-        if kind != "text" and len(present):
-            if kind in ("none", "int") and present.str.fullmatch(_INT).all():
+        if kind != "text" and text.null_count < len(text):
+            if kind in ("none", "int") and _all_match(text, _INT):
                 kind = "int"
-            elif present.str.fullmatch(_FLOAT).all():
+            elif _all_match(text, _FLOAT):
                 kind = "float"
             else:
                 kind = "text"
             self._kinds[column] = kind
-        return text
+        return pd.Series(pd.arrays.ArrowExtensionArray(text), index=raw.index)
 
     def _count_swaps(self, dates: pd.Series, weekdays: pd.Series) -> None:
         named = weekdays.str.lower().map({d: i for i, d in enumerate(_WEEKDAYS)})
@@ -280,10 +281,20 @@ class Normaliser:
                 )
 
 
+def _text_array(values: pd.Series) -> pa.Array:
+    """Text without surrounding ASCII whitespace, empty → null, as an Arrow array."""
+    trimmed = parse.trim(values)
+    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), None, trimmed)
+
+
+def _all_match(text: pa.Array, pattern: str) -> bool:
+    matched = pc.match_substring_regex(text, f"^(?:{pattern})$")
+    return bool(pc.all(matched, skip_nulls=True).as_py())
+
+
 def _text(values: pd.Series) -> pd.Series:
     """Text without surrounding ASCII whitespace; empty → ``<NA>``."""
-    text = values.astype("string").str.strip(parse.WHITESPACE)
-    return text.mask(text == "", pd.NA)
+    return pd.Series(pd.arrays.ArrowExtensionArray(_text_array(values)), index=values.index)
 
 
 def _shown(value: object) -> object:

@@ -119,7 +119,7 @@ def parse_speed(value: object) -> int | None:
 # ---- vectorised (pandas Series in, Series out; index kept) ----------------------------------
 
 
-def _arrow(values: pd.Series) -> pa.Array:
+def trim(values: pd.Series) -> pa.Array:
     """The Series as an Arrow string array with surrounding whitespace trimmed."""
     try:
         array = pa.array(values, from_pandas=True)
@@ -156,11 +156,18 @@ def _matched(parts: pa.StructArray) -> np.ndarray:
 
 def parse_counts(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Counts as ``Int64`` (``<NA>`` when empty) and a mask of the invalid non-empty values."""
-    trimmed = _arrow(values)
-    parts = pc.extract_regex(trimmed, f"^{_COUNT}$")
-    number = _ints(parts, "n")
+    trimmed = trim(values)
     blank = _blank(trimmed)
-    bad = ~blank & ~(_matched(parts) & (number <= MAX_COUNT))
+    plain = pc.match_substring_regex(trimmed, "^[0-9]{1,4}$")
+    if bool(pc.all(pc.or_kleene(plain, pa.array(blank))).as_py()):
+        # fast path (nearly every file): plain digits, a subset of the count grammar
+        empty = pc.if_else(pa.array(blank), None, trimmed)
+        number = pc.fill_null(pc.cast(empty, pa.int64()), 0).to_numpy(zero_copy_only=False)
+        bad = ~blank & (number > MAX_COUNT)
+    else:
+        parts = pc.extract_regex(trimmed, f"^{_COUNT}$")
+        number = _ints(parts, "n")
+        bad = ~blank & ~(_matched(parts) & (number <= MAX_COUNT))
     counts = pd.array(number, dtype="Int64")
     counts[blank | bad] = pd.NA
     return pd.Series(counts, index=values.index, name=values.name), bad
@@ -168,7 +175,7 @@ def parse_counts(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Times as ``HH:MM:SS`` strings (``<NA>`` when empty) and a mask of the invalid values."""
-    trimmed = _arrow(values)
+    trimmed = trim(values)
     parts = pc.extract_regex(trimmed, f"^{_TIME}$")
     hour, minute, second = _ints(parts, "h"), _ints(parts, "m"), _ints(parts, "s")
     valid = _matched(parts) & (hour <= 23) & (minute <= 59) & (second <= 59)
@@ -188,7 +195,7 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 def parse_hours(values: pd.Series) -> np.ndarray:
     """Hour of day (float, NaN when empty or invalid) of each time."""
-    trimmed = _arrow(values)
+    trimmed = trim(values)
     parts = pc.extract_regex(trimmed, f"^{_TIME}$")
     hour, minute, second = _ints(parts, "h"), _ints(parts, "m"), _ints(parts, "s")
     valid = _matched(parts) & (hour <= 23) & (minute <= 59) & (second <= 59)
@@ -197,13 +204,13 @@ def parse_hours(values: pd.Series) -> np.ndarray:
 
 def parse_speeds(values: pd.Series) -> np.ndarray:
     """Speed (float km/h, NaN when a zone has no km/h number) of each speed zone."""
-    parts = pc.extract_regex(_arrow(values), f"^{_SPEED}")
+    parts = pc.extract_regex(trim(values), f"^{_SPEED}")
     return np.where(_matched(parts), _ints(parts, "k"), np.nan)
 
 
 def parse_bools(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Booleans as :func:`parse_bool` reads them: (value, invalid mask); empty is invalid."""
-    trimmed = _arrow(values)
+    trimmed = trim(values)
     lower = pc.if_else(pc.string_is_ascii(trimmed), pc.ascii_lower(trimmed), trimmed)
     yes = pc.fill_null(pc.is_in(lower, pa.array(sorted(TRUE_WORDS))), False)
     no = pc.fill_null(pc.is_in(lower, pa.array(sorted(FALSE_WORDS))), False)
