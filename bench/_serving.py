@@ -121,3 +121,26 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def flask_view_app() -> Any:
+    """For comparison only (``bench_http.py``): the same ``/predict`` answers as a Flask view.
+
+    The served app with :class:`~crashed.serving.predict.PredictEndpoint` taken out of the WSGI
+    stack and its ``respond`` called from a Flask route instead: what the endpoint would cost
+    as an ordinary Flask view (the README's measured reason for the WSGI layer).
+    """
+    from flask import Response, request
+
+    from crashed.cli.inference import serving_app
+
+    app = serving_app()
+    endpoint = app.wsgi_app
+    app.wsgi_app = endpoint.app
+
+    @app.route("/predict", methods=["GET", "POST"])
+    def predict() -> Response:
+        status, headers, body = endpoint.respond(request.method, request.environ)
+        return Response(body, status=status, headers=headers)
+
+    return app

@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic import TypeAdapter
 
 from crashed import __version__
 from crashed.core.encoder import Encoder
@@ -25,15 +24,18 @@ from crashed.serving.requests import (
 )
 
 _REF = "#/components/schemas/{model}"
-_MODELS: tuple[type[BaseModel], ...] = (PredictQuery, Instance, BatchRequest, *RESPONSE_MODELS)
+_MODELS: tuple[Any, ...] = (PredictQuery, Instance, BatchRequest, *RESPONSE_MODELS)
 
 
 def _model_schemas() -> dict[str, Any]:
     """Every model's JSON schema by name (nested models hoisted beside them)."""
-    refs, top = models_json_schema([(m, "validation") for m in _MODELS], ref_template=_REF)
+    inputs = [(m.__name__, "validation", TypeAdapter(m)) for m in _MODELS]
+    refs, top = TypeAdapter.json_schemas(inputs, ref_template=_REF)
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
-    for (model, _), ref in refs.items():
-        schemas.setdefault(model.__name__, ref)
+    for (name, _), ref in refs.items():
+        if "$ref" in ref:  # the model's own schema is in $defs already
+            continue
+        schemas.setdefault(name, ref)
     return schemas
 
 

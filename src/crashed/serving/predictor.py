@@ -4,11 +4,12 @@ Per request: :meth:`Encoder.resolve` (defaults for what the request leaves out),
 encoded into a per-thread preallocated ``float32`` buffer, and XGBoost's lock-free in-place
 prediction on that row with ``nthread=1``. No pandas, no DMatrix.
 
-Encoding is :meth:`Encoder.encode_one` (the one parser), remembered per feature value: each
-feature writes its own columns independently, so the columns a value writes are found once, by
-encoding it alone and comparing with the all-unknown row, and replayed afterwards (a bounded
-dict per feature; values that fail to encode are never remembered). Clients send few distinct
-values, so nearly every request is replayed: about 3x cheaper than encoding from scratch.
+Encoding is :meth:`Encoder.resolve` + :meth:`Encoder.encode_one` (the one parser), remembered
+per raw feature value: each feature resolves and writes its own columns independently, so what
+a value resolves to and the columns it writes are found once, by the encoder on that value
+alone (compared with the all-unknown row), and replayed afterwards (a bounded dict per feature;
+values that fail to encode are never remembered). Clients send few distinct values, so nearly
+every request is replayed: several times cheaper than resolving and encoding from scratch.
 
 Most of the time of ``Booster.inplace_predict`` on a single row is fixed overhead: in Python
 around the C call (type dispatch, a JSON array interface, a JSON config, the output copy) and
@@ -60,6 +61,10 @@ class Prediction:
 
 
 RowPredict = Callable[[], float]
+_Entry = tuple[str | None, tuple[tuple[int, float], ...]]
+"""A raw value's resolved value and the (column, number) pairs it writes."""
+_ABSENT = object()
+"""Key for a feature the request leaves out (it takes the default)."""
 MAX_REMEMBERED = 4096
 """Distinct values remembered per feature (the rest are encoded afresh each time)."""
 
@@ -84,9 +89,7 @@ class Predictor:
         self.features = self.encoder.features
         self._local = _ThreadBuffers()
         self._unknown = self.encoder.encode_one(dict.fromkeys(self.features))
-        self._writes: dict[str, dict[str, tuple[tuple[int, float], ...]]] = {
-            f: {} for f in self.features
-        }
+        self._known: dict[str, dict[object, _Entry]] = {f: {} for f in self.features}
         self.direct = direct and _direct_call_works(self)
         if direct and not self.direct:
             log.warning("predictor: direct XGBoost call unavailable; using inplace_predict")
@@ -97,47 +100,48 @@ class Predictor:
 
         Raises :class:`~crashed.core.encoder.FeatureError` naming the bad field.
         """
-        values = self.encoder.resolve(params)
-        probability = self.probability(values)
-        return Prediction(probability, int(probability >= self.threshold), values)
-
-    def probability(self, values: Mapping[str, str | None]) -> float:
-        """Probability for already-resolved values (see :meth:`Encoder.resolve`)."""
         local = self._local
         row = local.row
         if row is None:
             row = self._new_buffers()
-        self.encode(values, row)
+        values = self.encode(params, row)
         call = local.call
         if call is not None:
-            return call()
-        return float(self.booster.inplace_predict(row[None, :], validate_features=False)[0])
+            probability = call()
+        else:
+            probability = float(
+                self.booster.inplace_predict(row[None, :], validate_features=False)[0]
+            )
+        return Prediction(probability, int(probability >= self.threshold), values)
 
-    def encode(self, values: Mapping[str, str | None], row: np.ndarray) -> None:
-        """:meth:`Encoder.encode_one` of resolved ``values`` into ``row``, replayed per value."""
+    def encode(self, params: Mapping[str, str], row: np.ndarray) -> dict[str, str | None]:
+        """``Encoder.encode_one(Encoder.resolve(params))`` into ``row``, replayed from what
+        each raw value was learned to write; returns the resolved values."""
         row[:] = self._unknown
-        writes = self._writes
-        for feature, value in values.items():
-            if value is None:
-                continue
-            known = writes[feature].get(value)
-            if known is None:
-                known = self._learn(feature, value)
-            for column, number in known:
+        known = self._known
+        values: dict[str, str | None] = {}
+        for feature in self.features:
+            raw = params.get(feature, _ABSENT)
+            entry = known[feature].get(raw) or self._learn(feature, raw)
+            values[feature] = entry[0]
+            for column, number in entry[1]:
                 row[column] = number
+        return values
 
-    def _learn(self, feature: str, value: str) -> tuple[tuple[int, float], ...]:
-        """The columns ``feature=value`` writes (FeatureError when it does not encode)."""
+    def _learn(self, feature: str, raw: object) -> _Entry:
+        """What ``feature=raw`` resolves to and the columns it writes, found by the encoder
+        itself (FeatureError when it does not encode: then nothing is remembered)."""
+        value = self.encoder.resolve({} if raw is _ABSENT else {feature: raw})[feature]  # type: ignore[dict-item]
         alone = dict.fromkeys(self.features)
         alone[feature] = value
         encoded = self.encoder.encode_one(alone)
         unknown = self._unknown
         changed = np.flatnonzero((encoded != unknown) & ~(np.isnan(encoded) & np.isnan(unknown)))
-        known = tuple((int(c), float(encoded[c])) for c in changed)
-        cache = self._writes[feature]
+        entry = (value, tuple((int(c), float(encoded[c])) for c in changed))
+        cache = self._known[feature]
         if len(cache) < MAX_REMEMBERED:
-            cache[value] = known
-        return known
+            cache[raw] = entry
+        return entry
 
     def _new_buffers(self) -> np.ndarray:
         local = self._local
@@ -149,17 +153,37 @@ class Predictor:
     def predict_many(self, instances: Sequence[Mapping[str, str]]) -> list[tuple[float, int]]:
         """Score a batch with one booster call: ``[(probability, prediction), …]``.
 
-        Raises :class:`BatchFeatureError` (instance index + field) for the first bad value.
+        Rows are encoded feature by feature, grouped by raw value (one remembered entry per
+        distinct value). Raises :class:`BatchFeatureError` (instance index + field) for the
+        first bad value in row order.
         """
         if not instances:
             return []
-        matrix = np.empty((len(instances), self.width), dtype=np.float32)
-        resolve, encode = self.encoder.resolve, self.encode
-        for index, params in enumerate(instances):
-            try:
-                encode(resolve(params), matrix[index])
-            except FeatureError as error:
-                raise BatchFeatureError(index, error.field, error.message) from None
+        matrix = np.tile(self._unknown, (len(instances), 1))
+        errors: list[tuple[int, int, FeatureError]] = []
+        for order, feature in enumerate(self.features):
+            groups: dict[object, list[int]] = {}  # raw value -> the rows that send it
+            for index, params in enumerate(instances):
+                raw = params.get(feature, _ABSENT)
+                rows = groups.get(raw)
+                if rows is None:
+                    groups[raw] = [index]
+                else:
+                    rows.append(index)
+            known = self._known[feature]
+            for raw, rows in groups.items():
+                entry = known.get(raw)
+                if entry is None:
+                    try:
+                        entry = self._learn(feature, raw)
+                    except FeatureError as error:
+                        errors.append((rows[0], order, error))
+                        continue
+                for column, number in entry[1]:
+                    matrix[rows, column] = number
+        if errors:
+            index, _, error = min(errors, key=lambda e: e[:2])
+            raise BatchFeatureError(index, error.field, error.message)
         probabilities = self.booster.inplace_predict(matrix, validate_features=False)
         threshold = self.threshold
         return [(float(p), int(p >= threshold)) for p in probabilities.tolist()]

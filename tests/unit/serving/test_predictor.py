@@ -208,16 +208,18 @@ def test_threads_get_their_own_row(
 
 
 def test_remembered_encoding_equals_the_encoder(small: Predictor, crash_rows: Callable) -> None:
-    """Replaying remembered per-value writes gives exactly ``Encoder.encode_one``'s row."""
+    """Replaying remembered per-value writes gives exactly ``encode_one(resolve(params))``."""
     frame = crash_rows(300, seed=7)
     row = np.empty(small.width, dtype=np.float32)
-    for _, record in frame.iterrows():
+    for number, (_, record) in enumerate(frame.iterrows()):
         params = as_params(record)
-        params["males"] = ["0", "1", "02", "3.0"][len(params["dca_code"]) % 4]
-        values = small.encoder.resolve(params)
+        params["males"] = ["0", " 1 ", "02", ""][number % 4]
+        if number % 3 == 0:
+            del params["day_of_week"]  # left out: the default
+        expected = small.encoder.resolve(params)
         for _ in range(2):  # first time learned, second time replayed
-            small.encode(values, row)
-            assert np.array_equal(row, small.encoder.encode_one(values), equal_nan=True)
+            assert small.encode(params, row) == expected
+            assert np.array_equal(row, small.encoder.encode_one(expected), equal_nan=True)
 
 
 def test_bad_values_are_never_remembered(small: Predictor) -> None:
@@ -225,13 +227,13 @@ def test_bad_values_are_never_remembered(small: Predictor) -> None:
         with pytest.raises(FeatureError) as error:
             small.predict_one({"day_of_week": "Caturday"})
         assert error.value.field == "day_of_week"
-    assert "Caturday" not in small._writes["day_of_week"]
+    assert "Caturday" not in small._known["day_of_week"]
 
 
 def test_remembered_values_are_bounded(small: Predictor, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("crashed.serving.predictor.MAX_REMEMBERED", 3)
-    small._writes["males"].clear()
+    small._known["males"].clear()
     results = [small.predict_one({"males": str(n)}).probability for n in range(6)]
     again = [small.predict_one({"males": str(n)}).probability for n in range(6)]
     assert results == again
-    assert len(small._writes["males"]) == 3
+    assert len(small._known["males"]) == 3
