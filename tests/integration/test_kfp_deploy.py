@@ -409,6 +409,7 @@ def test_cli_dry_run_needs_no_host_and_no_credentials(cli_env: dict[str, str]) -
         env,
     )
     without = _invoke(["pipelines", "deploy-prod"], env)
+    bad_namespace = _invoke(["pipelines", "deploy-prod", "--dry-run", "--namespace", "Team_A"], env)
 
     for result in (offline, iap):
         assert result.exit_code == 0, result.output
@@ -418,3 +419,4 @@ def test_cli_dry_run_needs_no_host_and_no_credentials(cli_env: dict[str, str]) -
         assert "state of Kubeflow Pipelines unknown" in result.output
         assert "nothing was changed" in result.output
     assert without.exit_code == 2  # a real deploy still needs a host
+    assert bad_namespace.exit_code == 2 and "--namespace" in bad_namespace.output

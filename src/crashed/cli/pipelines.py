@@ -303,9 +303,12 @@ def _deploy_command(spec: PipelineSpec, environment: str, name: str | None = Non
         package: Path | None,
         dry_run: bool,
     ) -> None:
+        from crashed.core.names import validate_namespace
         from crashed.pipeline.compiler import compile_pipeline, read_compiled
 
         settings = app.settings
+        if namespace:
+            validate_namespace(namespace, "--namespace")
         host = host or settings.kfp_host
         if not host and not dry_run:
             raise InputError("no Kubeflow Pipelines host: pass --host or set KFP_HOST")
