@@ -13,8 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from crashed.core.crash_csv import inspect_csv, read_chunks, record_lines
 from crashed.core.crash_schema import (
     LoadSummary,
+    Normaliser,
+    finish_frame,
     normalise,
     read_crash_csv,
     snake_case,
@@ -372,3 +375,129 @@ def test_line_numbers_count_blank_lines(tmp_path: Path) -> None:
         tmp_path, "accident_date,alcohol_related\n2018-01-01,No\n\n2018-02-30,Yes\n"
     )
     assert "line 4" in message
+
+
+def test_ragged_row_names_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'accident_date,alcohol_related\n2018-01-01,No\n\n"2018-\n01-02",No\n2018-01-03,No,x\n',
+    )
+    with pytest.raises(InputError) as caught:
+        read_crash_csv(path)
+    assert caught.value.message == (
+        f"{path}: not a readable CSV (line 6 has 3 fields, the header has 2)"
+    )
+
+
+# ---- duplicate headers, UTF-16, month/day swaps (issue 10) -------------------------------------
+
+
+def test_label_twice_with_opposite_values_is_rejected_naming_both_positions(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "accident_date,alcohol_related,males,alcohol_related\n2018-01-01,Yes,1,No\n"
+    )
+    with pytest.raises(InputError) as caught:
+        read_crash_csv(path)
+    assert caught.value.message == (
+        f"{path}: column 'alcohol_related' appears twice in the header (columns 2 and 4); "
+        "remove or rename one of them"
+    )
+
+
+def test_any_exact_duplicate_header_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "males,accident_date,alcohol_related,MALES,males\n1,2018-01-01,No,1,1\n")
+    with pytest.raises(
+        InputError, match=r"'males' appears twice in the header \(columns 1 and 5\)"
+    ):
+        read_crash_csv(path)
+
+
+def test_names_equal_after_snake_case_give_both_positions(tmp_path: Path) -> None:
+    message = load_error(
+        tmp_path, "ACCIDENT_DATE,alcohol_related,Accident Date\n2018-01-01,No,2018-01-01\n"
+    )
+    assert "'ACCIDENT_DATE' (column 1) and 'Accident Date' (column 3)" in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_file_is_reported_as_utf16(tmp_path: Path, encoding: str) -> None:
+    path = write(tmp_path, LOWER.encode(encoding))  # utf-16: BOM; -le/-be: NUL pattern only
+    with pytest.raises(InputError) as caught:
+        read_crash_csv(path)
+    assert caught.value.message.startswith(f"{path}: the file is UTF-16 text, not UTF-8;")
+    assert "re-save it as UTF-8" in caught.value.message
+    assert "binary" not in caught.value.message
+
+
+def _week(dates: list[dt.date], swap: bool) -> str:
+    lines = ["accident_date,day_of_week,alcohol_related"]
+    for day in dates:
+        shown = dt.date(day.year, day.day, day.month) if swap and day.day <= 12 else day
+        lines.append(f"{shown.isoformat()},{day.strftime('%A')},No")
+    return "\n".join(lines) + "\n"
+
+
+DAYS = [dt.date(2018, m, d) for m in (1, 3, 5, 8) for d in (2, 5, 9, 11, 17, 24)]
+
+
+def test_month_day_swap_is_caught(tmp_path: Path) -> None:
+    message = load_error(tmp_path, _week(DAYS, swap=True))
+    assert "accident_date looks month/day swapped" in message
+    assert "line 2: 2018-02-01 is a Thursday but day_of_week is Tuesday" in message
+    assert "YYYY-MM-DD or D/MM/YYYY" in message
+
+
+def test_correct_dates_with_some_weekday_noise_load(tmp_path: Path) -> None:
+    text = _week(DAYS, swap=False).replace("Tuesday", "Wednesday")  # real data: ~21 % off by one
+    assert len(load(tmp_path, text)) == len(DAYS)
+
+
+def test_month_first_dates_get_a_hint(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "accident_date,alcohol_related\n1/13/2018,No\n1/14/2018,No\n")
+    assert "month-first M/D/YYYY" in message
+    assert "line 2: '1/13/2018'" in message
+
+
+@pytest.mark.real_data
+def test_real_file_with_swapped_dates_is_rejected(real_crashes_csv: Path) -> None:
+    swapped = real_crashes_csv.parent / "jeremychiaa_ETL-project_2018.csv"
+    if not swapped.is_file():
+        pytest.skip(f"{swapped} is absent")
+    with pytest.raises(InputError, match="looks month/day swapped"):
+        normalise(read_crash_csv(swapped), str(swapped))
+
+
+# ---- streaming = whole file ----------------------------------------------------------------------
+
+
+def test_chunks_normalise_like_the_whole_file(tmp_path: Path) -> None:
+    rows = [
+        LOWER.splitlines()[1 + i % 3].replace("2018-03-", f"2018-0{1 + i % 9}-") for i in range(40)
+    ]
+    text = LOWER.splitlines()[0] + "\n" + "\n".join(rows) + "\n"
+    text = text.replace("\n13,", "\n1e3,")  # objectid: an integer column that turns decimal
+    path = write(tmp_path, text)
+    whole = normalise(read_crash_csv(path), str(path))
+
+    source = inspect_csv(path)
+    normaliser = Normaliser(list(source.header), str(path))
+    parts = [normaliser.chunk(raw) for raw in read_chunks(source, chunk_rows=7)]
+    types = normaliser.finish()
+    streamed = finish_frame(pd.concat(parts), types)
+
+    assert types["objectid"] == "FLOAT64"
+    pd.testing.assert_frame_equal(streamed, whole)
+    assert normaliser.summary() == summarise(whole)
+
+
+def test_chunk_errors_name_the_csv_line(tmp_path: Path) -> None:
+    body = "".join(f"2018-01-{1 + i % 28:02d},No,{i % 5}\n" for i in range(30))
+    path = write(tmp_path, "accident_date,alcohol_related,males\n" + body + "\n2018-02-01,No,1_0\n")
+    source = inspect_csv(path)
+    normaliser = Normaliser(list(source.header), "f.csv", lambda r: record_lines(source, r))
+    with pytest.raises(InputError) as caught:
+        for raw in read_chunks(source, chunk_rows=8):
+            normaliser.chunk(raw)
+    assert caught.value.message == (
+        "f.csv: column males must hold non-negative whole numbers up to 1000; got line 33: '1_0'"
+    )

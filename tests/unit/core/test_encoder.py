@@ -327,6 +327,13 @@ def test_allowed_values_list_is_truncated() -> None:
         (str(MAX_COUNT + 1), "from 0 to"),
         ("nan", "from 0 to"),
         ("two", "expected a whole number"),
+        # int()/float() accept these; the CSV loader never did (issue 10)
+        ("1_0", "from 0 to"),
+        ("\u0661", "from 0 to"),  # Arabic-Indic digit one
+        ("+1", "from 0 to"),
+        ("1e1", "from 0 to"),
+        ("0x1", "from 0 to"),
+        ("inf", "from 0 to"),
     ],
 )
 def test_encode_one_rejects_bad_counts(encoder: Encoder, value: str, fragment: str) -> None:
@@ -341,7 +348,9 @@ def test_encode_one_accepts_whole_counts(encoder: Encoder, value: str) -> None:
     assert row[COUNT_FEATURES.index("males")] == float(value)
 
 
-@pytest.mark.parametrize("value", ["25:00", "7 pm", "12.75.00"])
+@pytest.mark.parametrize(
+    "value", ["25:00", "7 pm", "12.75.00", "\u0661\u0662:30", "1_2:30", "\uff11\uff12:30"]
+)
 def test_encode_one_rejects_bad_times(encoder: Encoder, value: str) -> None:
     with pytest.raises(FeatureError) as caught:
         encoder.encode_one(encoder.resolve({TIME_FEATURE: value}))
@@ -371,6 +380,21 @@ def test_helpers() -> None:
     assert hour_of("1:37:00") == 1
     assert math.isnan(hour_of(None))
     assert math.isnan(hour_of("99:00"))
+    assert math.isnan(hour_of("\u0661\u0662:30"))
+    assert math.isnan(speed_kmh("\u0666\u0660 km/hr"))
+
+
+def test_batch_hours_and_speeds_use_the_same_parser(encoder: Encoder) -> None:
+    frame = pd.DataFrame(
+        {
+            TIME_FEATURE: ["08:45:00", "\u0661\u0662:30", None],
+            "speed_zone": ["60 km/hr", "\u0666\u0660 km/hr", "Not known"],
+        }
+    )
+    matrix = encoder.encode_frame(frame)
+    hours, speeds = matrix[:, len(COUNT_FEATURES)], matrix[:, len(COUNT_FEATURES) + 1]
+    assert hours[0] == 8 and np.isnan(hours[1:]).all()
+    assert speeds[0] == 60 and np.isnan(speeds[1:]).all()
 
 
 # ---- property: the request path reproduces the batch path ---------------------------------
