@@ -62,11 +62,20 @@ class Settings(BaseSettings):
     train_min_child_weight: float = Field(default=5.0, ge=0)
     train_scale_pos_weight: float | None = Field(default=None, gt=0)
     train_min_category_count: int = Field(default=5, ge=1)
+    train_seed: int = Field(default=0, ge=0)
 
     gate_min_roc_auc: float = Field(default=0.70, ge=0, le=1)
     gate_max_roc_auc_drop: float = Field(default=0.01, ge=0, le=1)
     gate_max_pr_auc_drop: float = Field(default=0.03, ge=0, le=1)
     gate_min_validation_positives: int = Field(default=10, ge=0)
+    gate_regression_rule: Literal["significant", "point"] = "significant"
+    """``significant``: a regression rule fails only when the paired-bootstrap interval of the
+    drop lies wholly beyond the allowed drop; ``point``: on the point estimates."""
+    gate_confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
+    gate_bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000)
+    gate_bootstrap_seed: int = Field(default=0, ge=0)
+    report_min_segment_positives: int = Field(default=10, ge=0)
+    shadow_window_days: int = Field(default=7, ge=1, le=366)
 
     # The closed loop: prediction log, monitor thresholds, triggered retraining (DESIGN §8).
     crashed_prediction_log: bool = True

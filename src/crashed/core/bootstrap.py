@@ -221,8 +221,9 @@ def regression_check(
     """Tri-state regression rule on the delta's interval (computed at ``level``).
 
     Significantly worse: the interval's upper bound is below ``-allowed_drop`` (the drop is
-    beyond the allowance with confidence ``level``). Better: the lower bound is above 0.
-    Otherwise not distinguishable (the data cannot tell the candidate from an allowed drop).
+    beyond the allowance with confidence ``level``). Better: the lower bound is above
+    ``+allowed_drop`` (the same margin, mirrored: a gain smaller than the drop we tolerate is not
+    news). Otherwise not distinguishable — e.g. the same recipe retrained with another seed.
     Undefined when there is no delta interval (no production model, or all resamples skipped).
     """
     delta = comparison.delta
@@ -230,7 +231,7 @@ def regression_check(
         verdict = Verdict.UNDEFINED
     elif delta.high < -allowed_drop:
         verdict = Verdict.SIGNIFICANTLY_WORSE
-    elif delta.low > 0:
+    elif delta.low > allowed_drop:
         verdict = Verdict.BETTER
     else:
         verdict = Verdict.NOT_DISTINGUISHABLE

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from crashed.core.bootstrap import BootstrapResult, RegressionCheck
+from crashed.core.calibration import Calibration, ThresholdAnalysis
+from crashed.core.charts import Chart
 from crashed.core.gate import GateDecision
 
 
@@ -50,6 +53,8 @@ class ModelScores(_Record):
 
     overall: ClassificationMetrics
     segments: dict[str, list[SegmentMetrics]]
+    calibration: Calibration | None = None
+    thresholds: ThresholdAnalysis | None = None
 
 
 class WindowCounts(_Record):
@@ -87,3 +92,8 @@ class Evaluation(_Record):
     gate: GateDecision
     window: WindowCounts
     candidate_scores: ScoreDistribution | None = None
+    bootstrap: BootstrapResult | None = None
+    """Paired-bootstrap intervals of ROC-AUC / PR-AUC and their deltas."""
+    regression_checks: list[RegressionCheck] = []
+    charts: list[Chart] = []
+    """ROC, precision–recall and calibration curves of both models (Mermaid in the report)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from crashed.core.bootstrap import RegressionCheck
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,17 @@ class GateDecision:
 
 
 def decide(
-    candidate: dict[str, Any], production: dict[str, Any] | None, rules: GateRules
+    candidate: dict[str, Any],
+    production: dict[str, Any] | None,
+    rules: GateRules,
+    checks: Sequence[RegressionCheck] = (),
 ) -> GateDecision:
-    """Apply every rule to candidate (and production, when there is one) validation metrics."""
+    """Apply every rule to candidate (and production, when there is one) validation metrics.
+
+    With ``checks`` (the paired bootstrap's verdict per metric) a regression rule fails only on a
+    *significant* drop beyond its allowance; without them, on the point estimates.
+    """
+    by_metric = {check.metric: check for check in checks}
     results: list[RuleResult] = []
     positives = int(candidate.get("positives") or 0)
     results.append(
@@ -94,6 +105,10 @@ def decide(
                     )
                 )
                 continue
+            check = by_metric.get(metric)
+            if check is not None:
+                results.append(_interval_rule(label, cand, prod, check))
+                continue
             drop = prod - cand
             results.append(
                 RuleResult(
@@ -107,6 +122,25 @@ def decide(
                 )
             )
     return GateDecision(all(r.passed for r in results), tuple(results))
+
+
+def _interval_rule(label: str, cand: float, prod: float, check: RegressionCheck) -> RuleResult:
+    interval = check.delta
+    shown = (
+        f"[{interval.low:+.4f}, {interval.high:+.4f}]"
+        if interval is not None and interval.low is not None and interval.high is not None
+        else "n/a"
+    )
+    return RuleResult(
+        f"{label} no worse than production",
+        not check.fails,
+        f"candidate {cand:.4f} vs production {prod:.4f} (Δ {cand - prod:+.4f}, "
+        f"{check.level * 100:g} % interval {shown}): {check.verdict.value} "
+        f"(fails only below −{check.allowed_drop:.3f})",
+        candidate=cand,
+        production=prod,
+        limit=check.allowed_drop,
+    )
 
 
 def _fmt(value: float | None) -> str:

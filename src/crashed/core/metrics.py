@@ -6,12 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    log_loss,
-    roc_auc_score,
-)
 
 HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "precision", "recall", "f1")
 """Metrics shown in the reference and the report, in order."""
@@ -19,6 +13,9 @@ HEADLINE = ("roc_auc", "pr_auc", "log_loss", "brier", "precision", "recall", "f1
 
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
     """ROC-AUC, PR-AUC, log loss, Brier, and precision/recall/F1 at ``threshold``."""
+    # Imported here: steps that only need the light helpers below never load sklearn (~0.5 s).
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
     positives = int(y.sum())

@@ -11,6 +11,25 @@ from typing import Any
 
 from crashed.core.evaluation import DriftFinding, Evaluation
 from crashed.core.reference import PromotedReference, artifact_items
+from crashed.core.report_sections import (
+    render_calibration,
+    render_charts,
+    render_intervals,
+    render_operating_points,
+    render_segments,
+    render_shadow,
+)
+from crashed.core.shadow import LatencySummary, ShadowResult
+
+
+@dataclass(frozen=True)
+class ShadowSection:
+    """The offline shadow on logged traffic, or why there is none."""
+
+    result: ShadowResult | None
+    latency: LatencySummary | None
+    window: str
+    missing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,8 @@ def render_report(
     findings: DataFindings,
     decision_note: str,
     why: str = "",
+    shadow: ShadowSection | None = None,
+    min_segment_positives: int = 10,
 ) -> str:
     """Markdown for reviewers: metrics vs production, gate rules, data, findings, lineage."""
     candidate = evaluation.candidate.overall
@@ -96,11 +117,27 @@ def render_report(
     else:
         note = evaluation.production_error or "no model has been promoted yet"
         out += ["", f"_Production: {note}._"]
+    if evaluation.bootstrap is not None:
+        out += [
+            "",
+            *render_intervals(evaluation.bootstrap, evaluation.regression_checks, prod_name),
+        ]
     out += ["", "### Gate rules", ""]
     out += _table(
         ["rule", "result", "numbers"],
         [[r.name, "✅ pass" if r.passed else "❌ fail", r.detail] for r in gate.rules],
     )
+    if shadow is not None:
+        out += ["", *render_shadow(shadow.result, shadow.latency, shadow.window, shadow.missing)]
+    cand_scores, prod_scores = evaluation.candidate, evaluation.production
+    if cand_scores.calibration is not None:
+        prod_cal = prod_scores.calibration if prod_scores else None
+        out += ["", *render_calibration(cand_scores.calibration, prod_cal)]
+    if cand_scores.thresholds is not None:
+        prod_thr = prod_scores.thresholds if prod_scores else None
+        out += ["", *render_operating_points(cand_scores.thresholds, prod_thr)]
+    if evaluation.charts:
+        out += ["", *render_charts(evaluation.charts)]
     out += ["", "### Data", ""]
     out += _table(
         ["window", "from", "to", "crashes", "alcohol-related", "rate"],
@@ -138,21 +175,8 @@ def render_report(
         [[name, f"{share:.1%}"] for name, share in findings.importance[:10]],
     )
     for feature, segments in evaluation.candidate.segments.items():
-        out += ["", f"### Candidate by `{feature}`", ""]
-        out += _table(
-            ["segment", "crashes", "alcohol-related", "ROC-AUC", "PR-AUC", "recall"],
-            [
-                [
-                    s.segment,
-                    str(s.rows),
-                    str(s.positives),
-                    _num(s.roc_auc, 3),
-                    _num(s.pr_auc, 3),
-                    _num(s.recall, 3),
-                ]
-                for s in segments
-            ],
-        )
+        rows = [segment.model_dump() for segment in segments]
+        out += ["", *render_segments(feature, rows, min_segment_positives)]
     out += ["", "### Lineage", ""]
     out += _table(
         ["", ""],
@@ -181,8 +205,9 @@ def render_report(
         "- Merging this changes only `model-reference.json`; the merge pipeline verifies every "
         "checksum and rolls the inference Deployment (no pod becomes ready unless its model "
         "verifies).",
-        "- To roll back, revert the merge commit (`git revert -m 1 <merge-commit>`): the "
-        "previous reference is redeployed the same way.",
+        "- To roll back later, `crashed models rollback [--to RUN_ID]` opens a proposal restoring "
+        "an earlier reference (or revert the merge commit, `git revert -m 1 <merge-commit>`); "
+        "it is reviewed and deployed the same way.",
         "",
     ]
     return "\n".join(out)

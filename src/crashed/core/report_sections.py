@@ -111,7 +111,7 @@ def render_intervals(
             "",
             f"_A regression rule fails only when the whole {level} interval of Δ lies below "
             f"−(allowed drop); otherwise the candidate is not distinguishable from an allowed "
-            f"drop (or better, when the interval lies above 0)._",
+            f"drop (better: the interval lies above +(allowed drop))._",
         ]
     return out
 

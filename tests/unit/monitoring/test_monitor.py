@@ -3,20 +3,16 @@ triggered run on skewed traffic (cooldown, in flight), live quality → a rollba
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from tests.factories import log_predictions
 from tests.fakes import FakeOrchestrator, FakePorts
 
 from crashed.core.crash_schema import normalise, read_crash_csv
-from crashed.core.model_bundle import ModelBundle
-from crashed.core.prediction_log import SCHEMA, day_prefix
 from crashed.core.reference import PromotedReference, parse_reference
 from crashed.errors import InputError
 from crashed.monitoring.contracts import MonitorOutput
@@ -64,34 +60,7 @@ def log_traffic(
     traffic: pd.DataFrame,
     client_ids: list[str] | None = None,
 ) -> np.ndarray:
-    """What serving would have logged for ``traffic``: the production model's scores (client
-    ids unknown to the warehouse unless given)."""
-    bundle = ModelBundle.from_bytes(ports.lake.get_bytes(reference.artifacts.model.uri))
-    p = bundle.predict_matrix(bundle.encoder.encode_frame(traffic))
-    n = len(traffic)
-    columns = {
-        "ts": [datetime(DAY.year, DAY.month, DAY.day, 12, tzinfo=UTC)] * n,
-        "model_name": [reference.model.name] * n,
-        "run_id": [reference.model.run_id] * n,
-        "model_sha256": [reference.artifacts.model.sha256] * n,
-        "client_id": client_ids or [f"L{i:06d}" for i in range(n)],
-        "source": ["get"] * n,
-        "probability": p.astype(float),
-        "decision": (p >= bundle.threshold).astype("int8"),
-        "latency_us": np.full(n, 80.0),
-    }
-    for field in SCHEMA:
-        if field.name not in columns:
-            values = traffic[field.name]
-            columns[field.name] = values.astype("Int64") if field.type == pa.int64() else values
-    table = pa.Table.from_pandas(
-        pd.DataFrame(columns)[SCHEMA.names], schema=SCHEMA, preserve_index=False
-    )
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    uri = day_prefix(settings.lake_uri(), "crashed", DAY) + "worker-1-0001.parquet"
-    ports.lake.put_bytes(uri, buffer.getvalue())
-    return p
+    return log_predictions(ports.lake, settings, reference, traffic, DAY, client_ids)
 
 
 def monitor(

@@ -5,12 +5,18 @@ The ML heart of the system without a process, a server, git or a file: seconds, 
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from pathlib import Path
 
 import pytest
+from tests.factories import log_predictions
 from tests.fakes import FakePorts
 
+from crashed.core.bootstrap import Verdict
+from crashed.core.charts import parse_mermaid
 from crashed.core.crash_schema import normalise, read_crash_csv
+from crashed.core.evaluation import Evaluation
 from crashed.core.promotion import Outcome
 from crashed.core.reference import PromotedReference, parse_reference
 from crashed.errors import InputError
@@ -33,7 +39,7 @@ RUN_DATE = "2019-01-01T00:00:00+00:00"
 def synthetic_crashes(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A year of synthetic crashes, normalised exactly as `crashed data load` does."""
     path = tmp_path_factory.mktemp("synthetic") / "crashes.csv"
-    write_csv(generate_crashes(30_000, seed=7), path)
+    write_csv(generate_crashes(20_000, seed=7), path)
     return normalise(read_crash_csv(path), source=str(path))
 
 
@@ -41,6 +47,7 @@ def make_settings(home: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "crashed_home": home,
         "train_max_rounds": 80,  # fast; the quality test below uses the real defaults
+        "gate_bootstrap_resamples": 200,
         "crashed_image": "crashed:test",
         **overrides,
     }
@@ -159,15 +166,75 @@ def test_validation_violations_stop_the_run_with_a_report(
     assert not ports.lake.exists("gs://crashed-lake/runs/run-1/train.json")
 
 
+def test_a_clearly_worse_candidate_fails_on_a_significant_drop(
+    synthetic_crashes,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    ports = ports_with(synthetic_crashes)
+    run(make_settings(tmp_path), ports, "run-1")
+    ports.git_host.merge("model-update/crashed")
+
+    weak = make_settings(tmp_path, train_max_rounds=1, train_max_depth=1)
+    outputs = run(weak, ports, "run-2")
+
+    evaluation = Evaluation.model_validate_json(
+        ports.lake.get_bytes(outputs["evaluate"].metrics_uri)
+    )
+    verdicts = {check.metric: check.verdict for check in evaluation.regression_checks}
+    assert verdicts["roc_auc"] is Verdict.SIGNIFICANTLY_WORSE
+    assert outputs["publish"].outcome is Outcome.GATE_FAILED
+    failed = [rule.name for rule in outputs["publish"].gate.failures()]
+    assert "ROC-AUC no worse than production" in failed
+
+
+def sections(report: str) -> dict[str, str]:
+    """The report's ``### `` sections by title."""
+    parts = re.split(r"^### (.+)$", report, flags=re.MULTILINE)
+    return {title.strip(): body for title, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
 @pytest.mark.real_data
-def test_real_2018_split_meets_the_quality_targets(real_crashes_csv: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_real_2018_split_review_report_with_intervals_shadow_and_charts(
+    real_crashes_csv: Path, tmp_path: Path
+) -> None:
     frame = normalise(read_crash_csv(real_crashes_csv), source=str(real_crashes_csv))
     ports = ports_with(frame)
-    settings = make_settings(tmp_path, train_max_rounds=600)
-
-    outputs = run(settings, ports, "real-1")
-
-    metrics = outputs["publish"].metrics
+    settings = make_settings(tmp_path, train_max_rounds=600, gate_bootstrap_resamples=1000)
+    first = run(settings, ports, "real-1")
+    metrics = first["publish"].metrics
     assert metrics.roc_auc is not None and metrics.roc_auc >= 0.85
     assert metrics.pr_auc is not None and metrics.pr_auc >= 0.19
-    assert outputs["extract"].validation.positives >= 80
+    ports.git_host.merge("model-update/crashed")
+    production = parse_reference(ports.git_host.files["model-reference.json"], "main")
+    assert isinstance(production, PromotedReference)
+    # Production served the validation months' crashes last week.
+    served = frame[frame["accident_date"].astype(str) >= "2018-10-01"]
+    log_predictions(ports.lake, settings, production, served, date(2018, 12, 31))
+
+    # The same recipe with another seed: equal quality, so "not distinguishable", never a fail.
+    reseeded = make_settings(
+        tmp_path, train_max_rounds=600, gate_bootstrap_resamples=1000, train_seed=1
+    )
+    second = run(reseeded, ports, "real-2")
+
+    published = second["publish"]
+    assert published.outcome is Outcome.GATE_PASSED
+    (proposal,) = ports.git_host.proposals.values()
+    found = sections(proposal.description)
+    intervals = found["Validation metrics with 95 % intervals"]
+    rows = [line for line in intervals.splitlines() if line.startswith(("| ROC-AUC", "| PR-AUC"))]
+    assert len(rows) == 2 and all("not distinguishable" in row for row in rows)
+    assert re.search(r"\| ROC-AUC \| 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]", intervals)
+    shadow = found["Shadow on live traffic"]
+    assert f"{len(served):,} requests" in shadow and "decision agreement" in shadow
+    agreement = float(re.search(r"decision agreement \| ([\d.]+) %", shadow)[1])  # type: ignore[index]
+    assert 80 <= agreement <= 100
+    assert "Brier" in found["Calibration"]
+    blocks = re.findall(r"```mermaid\n.*?```", found["Charts"], flags=re.DOTALL)
+    charts = [parse_mermaid(block) for block in blocks]
+    assert [c.title for c in charts][:2] == ["ROC curve", "Precision-recall curve"]
+    assert all(len(line.y) == len(c.x) for c in charts for line in c.lines)
+    pngs = ports.lake.list("gs://crashed-lake/models/crashed/real-2/charts/")
+    assert len(pngs) == len(charts)
+    assert all(ports.lake.get_bytes(uri)[:8] == b"\x89PNG\r\n\x1a\n" for uri in pngs)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crashed.core.bootstrap import paired_bootstrap, regression_checks
+from crashed.core.calibration import calibration, threshold_analysis
+from crashed.core.charts import calibration_chart, pr_chart, roc_chart
 from crashed.core.evaluation import (
     ClassificationMetrics,
     Evaluation,
@@ -43,6 +46,7 @@ def evaluate(ctx: OpContext, inp: EvaluateInput) -> EvaluateOutput:
     with ctx.step(f"score candidate on {len(frame)} validation rows"):
         p_candidate = candidate_model.predict_matrix(candidate_model.encoder.encode_frame(frame))
     candidate = scores(frame, y, p_candidate, candidate_model.threshold)
+    p_production = None
     production: ModelScores | None = None
     production_error: str | None = None
     production_ref = ctx.production_reference()
@@ -63,7 +67,30 @@ def evaluate(ctx: OpContext, inp: EvaluateInput) -> EvaluateOutput:
         production_overall = production.overall.model_dump()
     elif production_error is not None:
         production_overall = {"roc_auc": None, "pr_auc": None}
-    gate = decide(candidate.overall.model_dump(), production_overall, gate_rules(ctx.settings))
+    settings = ctx.settings
+    rules = gate_rules(settings)
+    with ctx.step(f"paired bootstrap, {settings.gate_bootstrap_resamples} resamples"):
+        boot = paired_bootstrap(
+            y,
+            p_candidate,
+            p_production,
+            resamples=settings.gate_bootstrap_resamples,
+            seed=settings.gate_bootstrap_seed,
+            level=settings.gate_confidence_level,
+        )
+    checks = (
+        regression_checks(
+            boot, {"roc_auc": rules.max_roc_auc_drop, "pr_auc": rules.max_pr_auc_drop}
+        )
+        if p_production is not None
+        else []
+    )
+    gate = decide(
+        candidate.overall.model_dump(),
+        production_overall,
+        rules,
+        checks if settings.gate_regression_rule == "significant" else (),
+    )
     evaluation = Evaluation(
         candidate=candidate,
         production=production,
@@ -74,6 +101,15 @@ def evaluate(ctx: OpContext, inp: EvaluateInput) -> EvaluateOutput:
             start=window.start, end=window.end, rows=window.rows, positives=window.positives
         ),
         candidate_scores=score_distribution(p_candidate),
+        bootstrap=boot,
+        regression_checks=checks,
+        charts=[
+            roc_chart(y, p_candidate, p_production),
+            pr_chart(y, p_candidate, p_production),
+            calibration_chart(
+                candidate.calibration, production.calibration if production else None
+            ),
+        ],
     )
     uri = ctx.put_text(ctx.run_uri("metrics.json"), evaluation.model_dump_json(indent=2) + "\n")
     overall = candidate.overall
@@ -103,6 +139,8 @@ def scores(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, threshold: float) 
             ]
             for feature in SEGMENT_FEATURES
         },
+        calibration=calibration(y, p),
+        thresholds=threshold_analysis(y, p, threshold),
     )
 
 

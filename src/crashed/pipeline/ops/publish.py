@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from datetime import UTC, datetime
 
+from crashed.core.charts import to_png
 from crashed.core.checksums import bytes_digest
 from crashed.core.evaluation import ClassificationMetrics, Evaluation
+from crashed.core.model_bundle import ModelBundle
 from crashed.core.promotion import Outcome, PromotionDecision, decide_promotion
 from crashed.core.reference import (
     Artifact,
@@ -30,6 +33,7 @@ from crashed.pipeline.contracts import (
     PublishOutput,
 )
 from crashed.pipeline.ops.context import REFERENCE_PATH, OpContext
+from crashed.pipeline.ops.shadow import shadow_on_log
 from crashed.ports import FileChange, ObjectInfo, Proposal
 
 
@@ -56,7 +60,18 @@ def publish(ctx: OpContext, inp: PublishInput) -> PublishOutput:
         importance=inp.train.importance,
         best_rounds=inp.train.best_rounds,
     )
-    report = render_report(reference, evaluation, findings, decision.note, inp.trigger_reason)
+    candidate_model = ModelBundle.from_bytes(ctx.ports.lake.get_bytes(inp.train.model_uri))
+    shadow = shadow_on_log(ctx, candidate_model, inp.run_date)
+    _chart_pngs(ctx, evaluation)
+    report = render_report(
+        reference,
+        evaluation,
+        findings,
+        decision.note,
+        why=inp.trigger_reason,
+        shadow=shadow,
+        min_segment_positives=ctx.settings.report_min_segment_positives,
+    )
     report_info = ctx.ports.lake.put_bytes(
         ctx.model_uri("report.md"), report.encode(), "text/markdown"
     )
@@ -84,6 +99,13 @@ def publish(ctx: OpContext, inp: PublishInput) -> PublishOutput:
         reference_uri=reference_uri,
         report_uri=report_info.uri,
     )
+
+
+def _chart_pngs(ctx: OpContext, evaluation: Evaluation) -> None:
+    """The report's charts as PNG files beside the artifacts, for viewers without Mermaid."""
+    for chart in evaluation.charts:
+        name = re.sub(r"[^a-z0-9]+", "-", chart.title.lower()).strip("-")
+        ctx.ports.lake.put_bytes(ctx.model_uri(f"charts/{name}.png"), to_png(chart), "image/png")
 
 
 def _propose(

@@ -22,6 +22,7 @@ def train_params(settings: Settings) -> TrainParams:
         min_child_weight=settings.train_min_child_weight,
         scale_pos_weight=settings.train_scale_pos_weight,
         min_category_count=settings.train_min_category_count,
+        seed=settings.train_seed,
     )
 
 
