@@ -247,3 +247,99 @@ def test_each_call_releases_the_file(warehouse: DuckDBWarehouse) -> None:
     )
     subprocess.run([sys.executable, "-c", script, str(warehouse.path)], check=True, timeout=60)
     assert int(warehouse.query("SELECT count(*) AS n FROM t")["n"].iloc[0]) == 4
+
+
+# ---- streaming loads ------------------------------------------------------------------------
+
+
+def text_chunks(*values: list[str]) -> list[pd.DataFrame]:
+    return [
+        pd.DataFrame({"n": pd.array(v, dtype="string"), "label": ["x"] * len(v)}) for v in values
+    ]
+
+
+def test_load_chunks_concatenates_and_retypes(warehouse: DuckDBWarehouse) -> None:
+    chunks = text_chunks(["1", "2"], ["3", None], ["40"])
+    assert warehouse.load_chunks("t", iter(chunks), lambda: {"n": "INT64"}) == 5
+    assert warehouse.columns("t") == {"n": "INT64", "label": "STRING"}
+    values = warehouse.query("SELECT n FROM t ORDER BY n NULLS LAST")["n"].tolist()
+    assert values[:4] == [1, 2, 3, 40] and pd.isna(values[4])
+    assert not list(warehouse.path.parent.glob(".staging-*"))  # the staged Parquet is gone
+
+
+def test_failing_chunk_iterator_keeps_the_old_table(warehouse: DuckDBWarehouse) -> None:
+    warehouse.load_frame("t", crashes())
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield from text_chunks(["1"], ["2"])
+        raise InputError("bad row on line 9")
+
+    with pytest.raises(InputError, match="bad row on line 9"):
+        warehouse.load_chunks("t", chunks())
+    assert warehouse.query("SELECT count(*) AS n FROM t")["n"].iloc[0] == 3
+    assert "accident_date" in warehouse.columns("t")
+    assert not list(warehouse.path.parent.glob(".staging-*"))
+
+
+def test_cast_failure_keeps_the_old_table(warehouse: DuckDBWarehouse) -> None:
+    warehouse.load_frame("t", crashes())
+    with pytest.raises(InputError, match="cannot load table t"):
+        warehouse.load_chunks("t", iter(text_chunks(["1", "x"])), lambda: {"n": "INT64"})
+    assert warehouse.query("SELECT count(*) AS n FROM t")["n"].iloc[0] == 3
+
+
+def test_no_chunks_is_an_input_error(warehouse: DuckDBWarehouse) -> None:
+    with pytest.raises(InputError, match="no rows"):
+        warehouse.load_chunks("t", iter([]))
+    assert not warehouse.table_exists("t")
+
+
+# ---- the file lock: another process holds the warehouse --------------------------------------
+
+HOLD = (
+    "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('holding', flush=True); "
+    "time.sleep(float(sys.argv[2])); con.close()"
+)
+
+
+def hold_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+@pytest.mark.slow
+def test_locked_file_fails_after_the_timeout_naming_the_holder(
+    tmp_path: Path, lake: LocalLake
+) -> None:
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb", lake, lock_timeout=1.0)
+    holder = hold_lock(warehouse.path, 120)
+    try:
+        with pytest.raises(ServiceError) as caught:
+            warehouse.table_exists("t")
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert caught.value.exit_code == 3
+    message = caught.value.message
+    assert message.startswith(f"warehouse {warehouse.path} is locked by another process ")
+    assert f"(PID {holder.pid}: " in message
+    assert "stayed locked for 1 s" in message
+    assert "WAREHOUSE_LOCK_TIMEOUT" in message
+    assert warehouse.table_exists("t") is False  # usable again once the holder is gone
+
+
+@pytest.mark.slow
+def test_a_briefly_held_file_is_waited_for(tmp_path: Path, lake: LocalLake) -> None:
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb", lake, lock_timeout=120.0)
+    holder = hold_lock(warehouse.path, 1.0)
+    try:
+        assert warehouse.load_frame("t", crashes()) == 3  # waits, then succeeds
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert warehouse.query("SELECT count(*) AS n FROM t")["n"].iloc[0] == 3
