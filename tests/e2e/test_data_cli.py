@@ -6,6 +6,7 @@ skip when it is absent; everything else uses invented rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -243,3 +244,92 @@ def test_synth_then_load(tmp_path: Path) -> None:
     loaded = ok(crashed(tmp_path, "data", "load", "--csv", str(out_csv), "--table", "synth"))
     assert loaded.startswith("loaded 2000 rows into synth (2018-")
     assert stored_rows(tmp_path, "synth") == 2000
+
+
+# ---- issue 10: headers, encodings, swapped dates, the lock, progress --------------------------
+
+MORE_BAD_FILES: dict[str, tuple[bytes, tuple[str, ...]]] = {
+    "label-twice": (
+        b"accident_date,alcohol_related,males,alcohol_related\n2018-01-01,Yes,1,No\n",
+        ("column 'alcohol_related' appears twice in the header (columns 2 and 4)",),
+    ),
+    "utf-16": (BASELINE.encode("utf-16"), ("UTF-16", "re-save it as UTF-8")),
+    "swapped-dates": (
+        (
+            "accident_date,day_of_week,alcohol_related\n"
+            + "".join(
+                f"2018-{d:02d}-01,{dt.date(2018, 1, d).strftime('%A')},No\n" for d in range(2, 12)
+            )
+        ).encode(),
+        ("looks month/day swapped", "YYYY-MM-DD or D/MM/YYYY"),
+    ),
+    "arabic-indic-count": (
+        "accident_date,alcohol_related,males\n2018-01-01,No,\u0661\n".encode(),
+        ("column males", "line 2"),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(MORE_BAD_FILES))
+def test_more_bad_files_fail_cleanly_and_keep_the_table(
+    home: Path, tmp_path: Path, kind: str
+) -> None:
+    content, expected = MORE_BAD_FILES[kind]
+    path = tmp_path / f"{kind}.csv"
+    path.write_bytes(content)
+
+    message = fails(crashed(home, "data", "load", "--csv", str(path)))
+
+    assert str(path) in message
+    for fragment in expected:
+        assert fragment in message
+    assert stored_rows(home) == 3
+
+
+def test_missing_csv_is_not_found(tmp_path: Path) -> None:
+    message = fails(crashed(tmp_path, "data", "load", "--csv", str(tmp_path / "no.csv")), code=4)
+    assert "no such file" in message
+
+
+@pytest.mark.slow
+def test_a_command_waits_for_a_briefly_held_warehouse(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    csv = tmp_path / "baseline.csv"
+    csv.write_text(BASELINE, encoding="utf-8")
+    ok(crashed(home, "data", "load", "--csv", str(csv)))
+    hold = (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('holding', "
+        "flush=True); time.sleep(1.5); con.close()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(home / "warehouse.duckdb")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        info = json.loads(ok(crashed(home, "data", "describe", "--json")))  # waits, then reads
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert info["rows"] == 3
+
+
+def test_progress_line_at_most_once_a_second() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from crashed.cli.data import _Progress
+
+    @click.command()
+    def report() -> None:
+        progress = _Progress()
+        for rows, elapsed in [(50_000, 0.4), (100_000, 1.0), (150_000, 1.5), (400_000, 2.0)]:
+            progress(rows, elapsed)
+
+    result = CliRunner().invoke(report)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "… 100,000 rows read and checked (100,000 rows/s)",
+        "… 400,000 rows read and checked (200,000 rows/s)",
+    ]
