@@ -25,8 +25,8 @@ RUN groupadd --system --gid 10001 crashed \
 # -- build: the pinned dependencies, then the crashed wheel, into /opt/venv ---------------------
 # pip lives in a separate tools venv (/opt/pip) and installs into /opt/venv with --python, so
 # the runtime venv carries no pip. Dropped in the same layer, as never imported at run time:
-# packages' own test suites, C headers and Cython sources, and pyarrow's Flight (RPC) and
-# Substrait modules (~170 MB); the import smoke test below guards that.
+# packages' own test suites, C headers and Cython sources, and pyarrow's Flight RPC (~170 MB;
+# libarrow_python links Substrait, so that stays); the import smoke tests below guard that.
 FROM base AS build
 WORKDIR /src
 RUN python -m venv /opt/pip && python -m venv --without-pip /opt/venv
@@ -37,8 +37,8 @@ RUN $PIP install --no-deps -r deploy/requirements.lock \
     && for pkg in numpy scipy sklearn pandas pyarrow matplotlib mpl_toolkits websocket; do \
          find "$pkg" -depth -type d -name tests -exec rm -rf {} +; done \
     && rm -rf pyarrow/include pyarrow/src numpy/_core/include \
-       pyarrow/libarrow_flight.so* pyarrow/_flight*.so pyarrow/flight.py \
-       pyarrow/libarrow_substrait.so* pyarrow/_substrait*.so pyarrow/substrait.py \
+       pyarrow/libarrow_flight.so* pyarrow/libarrow_python_flight.so* pyarrow/_flight*.so \
+       pyarrow/flight.py pyarrow/_pyarrow_cpp_tests*.so \
     && find . \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \) -delete
 COPY setup.py pyproject.toml ./
 COPY src/ src/

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -191,8 +192,13 @@ def run_as_kubernetes(reference_file: Path, lake: Path) -> Iterator[Running]:
     if not security["allowPrivilegeEscalation"]:
         command += ["--security-opt", "no-new-privileges"]
     uid, gid = security["runAsUser"], security["runAsGroup"]
-    for name in ("home", "tmp"):  # emptyDirs, writable by the pod's fsGroup
-        command += ["--tmpfs", f"{mounts[name]['mountPath']}:rw,uid={uid},gid={gid},mode=0770"]
+    # The emptyDirs, writable by the pod's user. CRASHED_HOME gets its own tmpfs only because
+    # the lake is bind-mounted below it here (in the cluster the lake is a bucket): Docker would
+    # otherwise create CRASHED_HOME as root for the mount point, and the artifact cache below
+    # it could not be written.
+    writable = [mounts["home"]["mountPath"], mounts["tmp"]["mountPath"], env["CRASHED_HOME"]]
+    for path in writable:
+        command += ["--tmpfs", f"{path}:rw,uid={uid},gid={gid},mode=0770"]
     command += ["-v", f"{reference_file.parent}:{reference_mount}:ro"]
     command += ["-v", f"{lake}:{env['CRASHED_HOME']}/lake:ro"]
     command += [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
@@ -230,7 +236,7 @@ def test_the_image_serves_a_verified_model_as_kubernetes_runs_it(promoted: Promo
         status, body = running.get("/model")
         assert status == 200
         assert json.loads(body)["reference"]["model"]["run_id"] == promoted.reference.model.run_id
-        status, body = running.get("/predict?speed_zone=100&day_of_week=Saturday")
+        status, body = running.get("/predict?" + urlencode({"speed_zone": "100 km/hr"}))
         assert status == 200, body
         probability = json.loads(body)["probability"]
         assert 0.0 <= probability <= 1.0
@@ -251,7 +257,7 @@ def test_a_tampered_model_never_becomes_ready(promoted: Promoted, tmp_path: Path
         body = wait_for(running, "/readyz", 503)
         assert running.get("/readyz")[0] == 503
         assert str(lake) not in body.decode() and "/home/crashed" not in body.decode(), body
-        assert running.get("/predict?speed_zone=100")[0] == 503
+        assert running.get("/predict?" + urlencode({"speed_zone": "100 km/hr"}))[0] == 503
 
 
 def test_the_images_cli_runs_read_only_as_the_pod_user() -> None:
