@@ -63,13 +63,15 @@ def _user() -> str:
     return "10001:10001" if os.geteuid() == 0 else f"{os.getuid()}:{os.getgid()}"
 
 
-def _home(tmp_path: Path, rows: int = 0) -> Path:
+def _home(tmp_path: Path, rows: int = 0, csv: Path | None = None) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     if rows:
         frame = generate_crashes(rows, seed=5, start=date(2018, 1, 1), end=date(2018, 12, 31))
-        write_csv(frame, tmp_path / "crashes.csv")
-        _crashed(["data", "load", "--csv", str(tmp_path / "crashes.csv")], _env(home), tmp_path)
+        csv = tmp_path / "crashes.csv"
+        write_csv(frame, csv)
+    if csv is not None:
+        _crashed(["data", "load", "--csv", str(csv)], _env(home), tmp_path)
     if os.geteuid() == 0:  # the steps run as the image's user, uid 10001, as in the cluster
         for path in [home, *home.rglob("*")]:
             os.chown(path, 10001, 10001)
@@ -109,22 +111,29 @@ def _run_docker(env: dict[str, str], cwd: Path, *extra: str) -> subprocess.Compl
     )
 
 
-def test_every_step_runs_in_a_container_and_proposes(tmp_path: Path, gitlab_fake) -> None:
-    home = _home(tmp_path, rows=12_000)
-    env = _env(
+def _gitlab_env(home: Path, gitlab_fake) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return _env(
         home,
         CRASHED_GIT_HOST="gitlab",
         GITLAB_URL=gitlab_fake.url,
         GITLAB_PROJECT=gitlab_fake.project,
         GITLAB_TOKEN=gitlab_fake.token,
     )
+
+
+def _succeeded(done: subprocess.CompletedProcess[str], summary_file: Path) -> dict:  # type: ignore[type-arg]
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return json.loads(summary_file.read_text())
+
+
+def test_every_step_runs_in_a_container_and_proposes(tmp_path: Path, gitlab_fake) -> None:
+    home = _home(tmp_path, rows=12_000)
     summary_file = tmp_path / "summary.json"
 
-    done = _run_docker(env, tmp_path, "--summary", str(summary_file))
+    done = _run_docker(_gitlab_env(home, gitlab_fake), tmp_path, "--summary", str(summary_file))
 
     output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
-    summary = json.loads(summary_file.read_text())
+    summary = _succeeded(done, summary_file)
     assert summary["runner"] == "docker"
     assert {n: s["status"] for n, s in summary["steps"].items()} == dict.fromkeys(
         ("extract", "validate", "analyse", "train", "evaluate", "publish"), "succeeded"
@@ -159,3 +168,19 @@ def test_a_failing_container_fails_its_step_with_its_exit_code(tmp_path: Path) -
     assert "failed at step 'extract'" in done.stderr
     assert "skipped: " in done.stderr and "publish" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.real_data
+def test_real_2018_rows_in_containers_meet_the_targets(
+    tmp_path: Path, gitlab_fake, real_crashes_csv: Path
+) -> None:
+    home = _home(tmp_path, csv=real_crashes_csv)
+    summary_file = tmp_path / "summary.json"
+
+    done = _run_docker(_gitlab_env(home, gitlab_fake), tmp_path, "--summary", str(summary_file))
+
+    summary = _succeeded(done, summary_file)
+    assert summary["runner"] == "docker" and summary["status"] == "succeeded"
+    assert summary["metrics"]["roc_auc"] >= 0.85
+    assert summary["metrics"]["pr_auc"] >= 0.19
+    assert summary["proposal"]["action"] == "created"
