@@ -19,6 +19,7 @@ from crashed.errors import InputError, NotFoundError
 
 SCHEMA_VERSION = 1
 ARTIFACT_NAMES = ("model", "distributions", "metrics")
+STATUSES = ("promoted", "no-model-promoted")
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Md5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 LakeUri = Annotated[str, Field(pattern=r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/.+")]
@@ -100,28 +101,83 @@ def empty_reference() -> EmptyReference:
     return EmptyReference(schema_version=SCHEMA_VERSION, status="no-model-promoted")
 
 
+class InvalidReference(InputError):
+    """A reference that does not validate: ``field`` is the dotted path of the first bad field
+    (``"(root)"`` for the document itself), ``problems`` every (field, message) found (≤ 5)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]], summary: str = "") -> None:
+        text = summary or "invalid reference: " + "; ".join(f"{f}: {m}" for f, m in problems)
+        super().__init__(f"{source}: {text}")
+        self.source = source
+        self.problems = problems
+        self.field = problems[0][0]
+
+
+def _shown(value: object) -> str:
+    """A JSON value for a one-line message: its kind and its JSON text, cut to 60 characters."""
+    if value is None:
+        return "null"
+    kinds = {str: "the string", bool: "the boolean", float: "the number", int: "the integer"}
+    kind = kinds.get(type(value), "the object" if isinstance(value, dict) else "the array")
+    text = json.dumps(value)  # escapes control characters: the message stays one line
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '…'}"
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a dotted path, safe for one line."""
+    path = ".".join(str(p) for p in loc) or "(root)"
+    path = path if path.isprintable() else json.dumps(path)
+    return path if len(path) <= 80 else path[:77] + "…"
+
+
+def _check_header(data: dict[str, Any], source: str) -> None:
+    """``schema_version`` must be the JSON integer 1 (not ``"1"``, ``1.0`` or ``true``) and
+    ``status`` one of :data:`STATUSES`: each a single line naming the field."""
+    version = data.get("schema_version")
+    if "schema_version" not in data or type(version) is not int:
+        got = "it is missing" if "schema_version" not in data else f"got {_shown(version)}"
+        raise InvalidReference(
+            source,
+            [("schema_version", f"expected the integer {SCHEMA_VERSION}")],
+            f"schema_version: expected the integer {SCHEMA_VERSION}, {got}",
+        )
+    if version != SCHEMA_VERSION:
+        raise InvalidReference(
+            source,
+            [("schema_version", "unsupported version")],
+            f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})",
+        )
+    status = data.get("status")
+    if not isinstance(status, str) or status not in STATUSES:
+        got = "it is missing" if "status" not in data else f"got {_shown(status)}"
+        expected = " or ".join(repr(s) for s in STATUSES)
+        raise InvalidReference(
+            source, [("status", f"expected {expected}")], f"status: expected {expected}, {got}"
+        )
+
+
 def parse_reference(text: str, source: str = "model-reference.json") -> Reference:
-    """Validate reference JSON; :class:`InputError` naming the first bad fields."""
+    """Validate reference JSON strictly (no ``"100"`` for a count, no ``1.0`` for a version);
+    :class:`InvalidReference` (an :class:`InputError`, exit 2) naming the first bad fields."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InputError(f"{source}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        raise InvalidReference(
+            source,
+            [("(root)", "not valid JSON")],
+            f"not valid JSON ({error.msg} at line {error.lineno})",
+        ) from None
     if not isinstance(data, dict):
-        raise InputError(f"{source}: expected a JSON object")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise InputError(
-            f"{source}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+        raise InvalidReference(
+            source, [("(root)", "expected a JSON object")], "expected a JSON object"
         )
-    kind = PromotedReference if data.get("status") == "promoted" else EmptyReference
+    _check_header(data, source)
+    kind = PromotedReference if data["status"] == "promoted" else EmptyReference
     try:
-        return kind.model_validate(data)
+        return kind.model_validate(data, strict=True)
     except ValidationError as error:
-        problems = []
-        for item in error.errors()[:5]:
-            field = ".".join(str(p) for p in item["loc"]) or "(root)"
-            problems.append(f"{field}: {item['msg']}")
-        raise InputError(f"{source}: invalid reference: " + "; ".join(problems)) from None
+        problems = [(_field(item["loc"]), item["msg"]) for item in error.errors()[:5]]
+        raise InvalidReference(source, problems) from None
 
 
 def read_reference(path: Path) -> Reference:
@@ -130,6 +186,12 @@ def read_reference(path: Path) -> Reference:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFoundError(f"{path}: no such model reference file") from None
+    except UnicodeDecodeError as error:
+        raise InvalidReference(
+            str(path), [("(root)", "not UTF-8")], f"not UTF-8 text (byte {error.start})"
+        ) from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the model reference: {error.strerror}") from None
     return parse_reference(text, str(path))
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from crashed.core.reference import (
     EmptyReference,
+    InvalidReference,
     PromotedReference,
     artifact_items,
     as_dict,
@@ -78,13 +79,20 @@ def promoted() -> dict[str, Any]:
     }
 
 
-def error_of(data: Any) -> str:
+def invalid(data: Any) -> InvalidReference:
+    """The error parsing ``data`` raises: an InputError (exit 2) of one line naming the file."""
     text = data if isinstance(data, str) else json.dumps(data)
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(InvalidReference) as caught:
         parse_reference(text, "ref.json")
-    assert caught.value.exit_code == 2
-    assert caught.value.message.startswith("ref.json: ")
-    return caught.value.message
+    error = caught.value
+    assert isinstance(error, InputError) and error.exit_code == 2
+    assert error.message.startswith("ref.json: ")
+    assert "\n" not in error.message
+    return error
+
+
+def error_of(data: Any) -> str:
+    return invalid(data).message
 
 
 def test_valid_promoted_reference() -> None:
@@ -197,42 +205,101 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     ],
 )
 def test_invalid_field_is_named(path: str, value: Any) -> None:
-    message = error_of(set_path(promoted(), path, value))
-    assert "invalid reference" in message
-    assert path in message
+    error = invalid(set_path(promoted(), path, value))
+    assert error.field == path
+    assert error.message == f"ref.json: invalid reference: {path}: {error.problems[0][1]}"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("artifacts.model.bytes", "100"),  # a string is not a count
+        ("artifacts.model.bytes", 100.0),
+        ("metrics.validation_rows", True),
+        ("metrics.roc_auc", "0.86"),
+        ("model.run_id", 7),
+        ("lineage.train_window.rows", "8480"),
+    ],
+)
+def test_types_are_strict(path: str, value: Any) -> None:
+    assert invalid(set_path(promoted(), path, value)).field == path
+
+
+def test_integer_is_a_valid_number() -> None:
+    data = set_path(promoted(), "metrics.recall", 1)
+    assert parse_reference(json.dumps(data)).metrics.recall == 1.0
 
 
 def test_unknown_field_is_rejected() -> None:
-    message = error_of(set_path(promoted(), "metrics.accuracy", 0.97))
-    assert "metrics.accuracy" in message
-    assert "xtra" in message  # pydantic: "Extra inputs are not permitted"
+    error = invalid(set_path(promoted(), "metrics.accuracy", 0.97))
+    assert error.problems == [("metrics.accuracy", "Extra inputs are not permitted")]
 
 
 def test_several_problems_are_listed() -> None:
     data = set_path(promoted(), "artifacts.model.md5", "bad")
     data = set_path(data, "lineage.platform", KeyError)
-    message = error_of(data)
-    assert "artifacts.model.md5" in message
-    assert "lineage.platform" in message
+    error = invalid(data)
+    assert {field for field, _ in error.problems} == {"artifacts.model.md5", "lineage.platform"}
+    assert "artifacts.model.md5" in error.message and "lineage.platform" in error.message
+
+
+def test_field_names_in_messages_stay_on_one_line() -> None:
+    error = invalid(set_path(promoted(), "metrics.a\nb", 1))
+    assert error.field == json.dumps("metrics.a\nb")  # escaped, in quotes
+    assert "\n" not in error.message
 
 
 @pytest.mark.parametrize("status", ["promoted", "no-model-promoted"])
-@pytest.mark.parametrize("version", [2, 0, "1", None])
-def test_unsupported_schema_version(status: str, version: Any) -> None:
-    message = error_of({"schema_version": version, "status": status})
-    assert "schema_version" in message
-    assert repr(version) in message
+@pytest.mark.parametrize(
+    ("version", "shown"),
+    [
+        ("1", 'got the string "1"'),
+        (1.0, "got the number 1.0"),
+        (True, "got the boolean true"),
+        (None, "got null"),
+        (KeyError, "it is missing"),
+    ],
+)
+def test_schema_version_must_be_the_integer_1(status: str, version: Any, shown: str) -> None:
+    data = set_path(promoted(), "status", status)
+    error = invalid(set_path(data, "schema_version", version))
+    assert (error.field, len(error.problems)) == ("schema_version", 1)
+    assert error.message == f"ref.json: schema_version: expected the integer 1, {shown}"
 
 
-def test_unknown_status_is_rejected() -> None:
-    message = error_of({"schema_version": 1, "status": "retired"})
-    assert "status" in message
+@pytest.mark.parametrize("version", [2, 0, -1])
+def test_unsupported_schema_version(version: int) -> None:
+    error = invalid({"schema_version": version, "status": "promoted"})
+    assert error.field == "schema_version"
+    assert error.message == f"ref.json: schema_version {version} is not supported (expected 1)"
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        ("promotd", 'got the string "promotd"'),
+        ("Promoted", 'got the string "Promoted"'),
+        ("retired", 'got the string "retired"'),
+        (1, "got the integer 1"),
+        (["promoted"], 'got the array ["promoted"]'),
+        (None, "got null"),
+        (KeyError, "it is missing"),
+    ],
+)
+def test_mistyped_status_is_one_line(status: Any, shown: str) -> None:
+    """A typo in ``status`` of a promoted reference: one problem, not a list of extra fields."""
+    error = invalid(set_path(promoted(), "status", status))
+    assert (error.field, len(error.problems)) == ("status", 1)
+    assert error.message == (
+        f"ref.json: status: expected 'promoted' or 'no-model-promoted', {shown}"
+    )
 
 
 def test_not_json_and_not_an_object() -> None:
-    assert "not valid JSON" in error_of('{"schema_version": 1,')
-    assert "line 1" in error_of('{"schema_version": 1,')
-    assert "expected a JSON object" in error_of("[1, 2]")
+    error = invalid('{"schema_version": 1,')
+    assert error.field == "(root)"
+    assert error.message.startswith("ref.json: not valid JSON (") and "line 1" in error.message
+    assert invalid("[1, 2]").message == "ref.json: expected a JSON object"
 
 
 def test_read_reference(tmp_path: Path) -> None:
@@ -244,9 +311,21 @@ def test_read_reference(tmp_path: Path) -> None:
         read_reference(tmp_path / "absent.json")
 
     path.write_text("{}", encoding="utf-8")
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(InvalidReference) as caught:
         read_reference(path)
-    assert str(path) in caught.value.message
+    assert caught.value.source == str(path) and caught.value.field == "schema_version"
+
+    latin1 = b'{"schema_version": 1, "status": "\xff"}'
+    path.write_bytes(latin1)
+    with pytest.raises(InvalidReference) as caught:
+        read_reference(path)
+    assert caught.value.field == "(root)"
+    assert caught.value.message == f"{path}: not UTF-8 text (byte {latin1.index(0xFF)})"
+
+    with pytest.raises(InputError) as directory:
+        read_reference(tmp_path)
+    assert directory.value.exit_code == 2
+    assert directory.value.message.startswith(f"{tmp_path}: cannot read the model reference")
 
 
 def test_references_are_immutable() -> None:
