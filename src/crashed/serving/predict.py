@@ -99,9 +99,7 @@ class PredictEndpoint:
             scored = model.predictor.predict_many(instances)
         except BatchFeatureError as error:
             raise feature_error(model, error.field, error.message, error.index) from None
-        observe = self.metrics.observe_prediction
-        for probability, _ in scored:
-            observe(probability)
+        self.metrics.observe_predictions([probability for probability, _ in scored])
         predictions = [
             {"prediction": prediction, "probability": round(probability, 6)}
             for probability, prediction in scored

@@ -69,6 +69,18 @@ MAX_REMEMBERED = 4096
 """Distinct values remembered per feature (the rest are encoded afresh each time)."""
 
 
+def as_text(value: str | float | None) -> str:
+    """A request value as the encoder reads it: text as is, null → ``""`` (unknown), a JSON
+    number as its shortest text (``2.0`` → ``"2"``)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 class _ThreadBuffers(threading.local):
     """Each thread's preallocated row and its (optional) direct C-call closure."""
 
@@ -131,7 +143,8 @@ class Predictor:
     def _learn(self, feature: str, raw: object) -> _Entry:
         """What ``feature=raw`` resolves to and the columns it writes, found by the encoder
         itself (FeatureError when it does not encode: then nothing is remembered)."""
-        value = self.encoder.resolve({} if raw is _ABSENT else {feature: raw})[feature]  # type: ignore[dict-item]
+        given = {} if raw is _ABSENT else {feature: as_text(raw)}  # type: ignore[arg-type]
+        value = self.encoder.resolve(given)[feature]
         alone = dict.fromkeys(self.features)
         alone[feature] = value
         encoded = self.encoder.encode_one(alone)
@@ -150,12 +163,15 @@ class Predictor:
         return local.row
 
     # ---- batch ---------------------------------------------------------------------------
-    def predict_many(self, instances: Sequence[Mapping[str, str]]) -> list[tuple[float, int]]:
+    def predict_many(
+        self, instances: Sequence[Mapping[str, str | float | None]]
+    ) -> list[tuple[float, int]]:
         """Score a batch with one booster call: ``[(probability, prediction), …]``.
 
-        Rows are encoded feature by feature, grouped by raw value (one remembered entry per
-        distinct value). Raises :class:`BatchFeatureError` (instance index + field) for the
-        first bad value in row order.
+        Values are text, or JSON numbers and null as a batch body gives them (read with
+        :func:`as_text`). Rows are encoded feature by feature, grouped by raw value (one
+        remembered entry per distinct value). Raises :class:`BatchFeatureError` (instance
+        index + field) for the first bad value in row order.
         """
         if not instances:
             return []

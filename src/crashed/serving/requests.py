@@ -59,18 +59,6 @@ def json_type(value: object) -> str:
     return "a number"
 
 
-def _as_text(value: str | float | None) -> str:
-    """A validated feature value as the encoder reads it: text as is, null → ``""`` (unknown),
-    a number as its shortest text (``2.0`` → ``"2"``)."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _schema(*alternatives: dict[str, Any], description: str) -> WithJsonSchema:
     return WithJsonSchema({"anyOf": [*alternatives, {"type": "null"}], "description": description})
 
@@ -224,8 +212,9 @@ def parse_query(query: str) -> dict[str, str]:
         raise _query_error(error) from None
 
 
-def parse_batch(raw: bytes) -> list[dict[str, str]]:
-    """A ``POST /predict`` body → one dict of given features per instance.
+def parse_batch(raw: bytes) -> list[dict[str, str | float | None]]:
+    """A ``POST /predict`` body → one dict of given features per instance (text, numbers or
+    None as sent: :meth:`Predictor.predict_many` reads them with its ``as_text``).
 
     JSON is read by the standard library first (a key twice in one object, ``NaN`` and
     ``Infinity`` are errors there), then validated by :class:`BatchRequest`.
@@ -241,10 +230,7 @@ def parse_batch(raw: bytes) -> list[dict[str, str]]:
         request = BATCH.validate_python(body)
     except ValidationError as error:
         raise _batch_error(error, body) from None
-    return [
-        {k: v if v.__class__ is str else _as_text(v) for k, v in instance.items()}
-        for instance in request.instances
-    ]
+    return request.instances
 
 
 def _query_error(error: ValidationError) -> ApiError:
