@@ -13,6 +13,7 @@ from tests.fakes import FakePorts
 
 from crashed.core.crash_schema import normalise, read_crash_csv
 from crashed.core.evaluation import Evaluation
+from crashed.core.model_bundle import ModelBundle
 from crashed.core.reference import Artifact, PromotedReference, artifact_items, parse_reference
 from crashed.pipeline.ops import run_in_process
 from crashed.pipeline.spec import CRASHED_PIPELINE
@@ -52,8 +53,11 @@ class PublishedRun:
     ) -> PromotedReference:
         """The same artifacts published as run ``run_id`` (under ``gs://<bucket>/models/crashed/
         <run_id>/``), optionally with another candidate ROC-AUC in metrics.json and the
-        reference alike: a distinct, consistent promotion without training again."""
-        files = dict(self.files)
+        reference alike: a distinct, consistent promotion without training again (the model
+        carries the run id as an extra booster attribute, so each run's sha256 differs)."""
+        bundle = ModelBundle.from_bytes(self.files["model"])
+        bundle.booster.set_attr(test_published_as=run_id)
+        files = dict(self.files, model=bundle.to_bytes())
         metrics = self.reference.metrics
         if roc_auc is not None:
             candidate = self.evaluation.candidate

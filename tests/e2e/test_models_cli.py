@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.factories import store_reference
+from tests.published_run import published_run
 
 from crashed.adapters.local_githost import LocalGitHost
 from crashed.adapters.local_lake import LocalLake
@@ -66,14 +66,10 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def publish(lake: LocalLake, run_id: str = RUN) -> PromotedReference:
-    """Put tiny artifacts in the lake and return a promoted reference with their checksums."""
-    files = {
-        "model": b"{UBJ model bytes}" * 10 + run_id.encode(),
-        "distributions": b'{"speed_zone": {}}\n',
-        "metrics": b'{"roc_auc": 0.87}\n',
-    }
-    return store_reference(lake, run_id, files, bucket=load_settings().lake_bucket)
+def publish(lake: LocalLake, run_id: str = RUN, roc_auc: float | None = None) -> PromotedReference:
+    """Put a real run's artifacts (the pipeline, in process) in the lake as ``run_id`` and
+    return its promoted reference (``roc_auc`` changes the evaluation and reference alike)."""
+    return published_run().publish_as(lake, run_id, roc_auc, bucket=load_settings().lake_bucket)
 
 
 def test_propose_review_approve_verify_and_tamper(env: dict[str, Path]) -> None:
@@ -132,7 +128,7 @@ def test_propose_review_approve_verify_and_tamper(env: dict[str, Path]) -> None:
 
     verified = run("models", "verify", "--reference", str(repo / REF))
     assert verified.exit_code == 0, verified.output
-    assert "all 3 artifacts" in verified.output
+    assert "all 4 artifacts" in verified.output
 
     model_file = lake.path_for(reference.artifacts.model.uri)
     data = bytearray(model_file.read_bytes())
@@ -140,15 +136,15 @@ def test_propose_review_approve_verify_and_tamper(env: dict[str, Path]) -> None:
     model_file.write_bytes(bytes(data))
 
     tampered = run("models", "verify", "--reference", str(repo / REF))
-    assert tampered.exit_code != 0
+    assert tampered.exit_code == 2
     assert "FAILED  model" in tampered.stdout
     assert "model (sha256" in tampered.stderr
     assert "distributions" not in tampered.stderr
 
     lake.path_for(reference.artifacts.metrics.uri).unlink()
     missing = run("models", "verify", "--reference", str(repo / REF))
-    assert missing.exit_code != 0
-    assert "2 of 3 artifacts failed" in missing.stderr
+    assert missing.exit_code == 4
+    assert "2 of 4 artifacts failed" in missing.stderr
     assert "metrics (no object at" in missing.stderr
 
 
@@ -247,6 +243,81 @@ def test_invalid_reference_names_the_field(env: dict[str, Path], tmp_path: Path)
     assert "not valid JSON" in result.stderr
 
 
+def failed_names(result: Result) -> list[str]:
+    return [line.split()[1] for line in result.stdout.splitlines() if line.startswith("FAILED")]
+
+
+def test_verify_fails_a_reference_whose_model_and_metrics_are_swapped(
+    env: dict[str, Path], tmp_path: Path
+) -> None:
+    reference = publish(LocalLake(env["home"] / "lake"))
+    artifacts = reference.artifacts.model_copy(
+        update={"model": reference.artifacts.metrics, "metrics": reference.artifacts.model}
+    )
+    path = tmp_path / "swapped.json"
+    path.write_text(render_reference(reference.model_copy(update={"artifacts": artifacts})))
+
+    result = run("models", "verify", "--reference", str(path))
+
+    assert result.exit_code == 2
+    assert failed_names(result) == ["model", "metrics"]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        "error: 2 of 4 artifacts failed verification: "
+        "model (expected an XGBoost UBJSON model bundle: "
+    )
+    assert ", metrics (expected metrics.json (an evaluation): " in line
+
+
+def test_verify_fails_artifacts_outside_the_configured_bucket(
+    env: dict[str, Path], tmp_path: Path
+) -> None:
+    lake = LocalLake(env["home"] / "lake")
+    reference = published_run().publish_as(lake, RUN, bucket="someone-elses-bucket")
+    path = tmp_path / "foreign.json"
+    path.write_text(render_reference(reference))
+
+    result = run("models", "verify", "--reference", str(path))
+
+    assert result.exit_code == 2
+    assert failed_names(result) == ["model", "distributions", "metrics", "report"]
+    expected = (
+        f"expected a file directly under gs://crashed-lake/models/crashed/{RUN}/ "
+        "(the configured bucket, model and run)"
+    )
+    assert (
+        f"FAILED  model          gs://someone-elses-bucket/models/crashed/{RUN}/model.ubj: "
+        f"{expected}"
+    ) in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("schema_version", "1", 'schema_version: expected the integer 1, got the string "1"'),
+        ("schema_version", 1.0, "schema_version: expected the integer 1, got the number 1.0"),
+        (
+            "status",
+            "promotd",
+            "status: expected 'promoted' or 'no-model-promoted', got the string \"promotd\"",
+        ),
+    ],
+)
+def test_verify_names_a_malformed_header_in_one_line(
+    env: dict[str, Path], tmp_path: Path, field: str, value: object, expected: str
+) -> None:
+    data = json.loads(render_reference(publish(LocalLake(env["home"] / "lake"))))
+    data[field] = value
+    path = tmp_path / "malformed.json"
+    path.write_text(json.dumps(data))
+
+    result = run("models", "verify", "--reference", str(path))
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: {path}: {expected}"]
+
+
 def test_review_commands_point_to_gitlab(
     env: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,9 +352,7 @@ def test_runs_as_a_module(env: dict[str, Path]) -> None:
 
 def promote(host: LocalGitHost, lake: LocalLake, run_id: str, roc_auc: float) -> str:
     """Propose ``run_id`` as a model update and approve it with the CLI; the reference text."""
-    reference = publish(lake, run_id)
-    metrics = reference.metrics.model_copy(update={"roc_auc": roc_auc})
-    text = render_reference(reference.model_copy(update={"metrics": metrics}))
+    text = render_reference(publish(lake, run_id, roc_auc))
     result = host.propose(
         Proposal(
             "model-update/crashed", f"Model update: {run_id}", "report", [FileChange(REF, text)]

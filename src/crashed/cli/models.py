@@ -101,16 +101,22 @@ def _window(window: Window) -> str:
 @pass_app
 @click.pass_context
 def verify(ctx: click.Context, app: AppContext, reference_path: Path | None) -> None:
-    """Download every artifact through the lake and check its sha256 and size.
+    """Check every artifact of the reference: where it is, its size and sha256, and what it is.
 
-    Exits 0 only when all artifacts match; otherwise 1, naming each bad artifact.
+    Each artifact must lie directly under gs://LAKE_BUCKET/LAKE_PATH/models/CRASHED_MODEL_NAME/
+    <run_id>/; the model must load as a crashed XGBoost bundle and predict on a probe row,
+    distributions.json must fit the model's encoder, metrics.json must be this model's
+    evaluation with the numbers the reference records, report.md UTF-8 text.
+
+    Exit codes: 0 all verified; 2 a malformed reference or an artifact that is not what it
+    claims; 3 the lake is unreachable; 4 the reference file or an artifact is missing.
     """
     from crashed.core.reference import read_reference, require_promoted
-    from crashed.verification import verify_reference
+    from crashed.verification import exit_code, verify_contents
 
     path = reference_path or app.settings.crashed_model_reference
     reference = require_promoted(read_reference(path), str(path))
-    checks = verify_reference(reference, app.adapters.lake)
+    checks = verify_contents(reference, app.adapters.lake, app.settings)
     width = max(len(check.name) for check in checks)
     for check in checks:
         if check.ok:
@@ -125,10 +131,10 @@ def verify(ctx: click.Context, app: AppContext, reference_path: Path | None) -> 
             fg="red",
             err=True,
         )
-        ctx.exit(1)
+        ctx.exit(exit_code(checks))
     click.echo(
         f"all {len(checks)} artifacts of {reference.model.name} run "
-        f"{reference.model.run_id} verified (sha256 and size)"
+        f"{reference.model.run_id} verified (location, sha256 and size, content)"
     )
 
 
