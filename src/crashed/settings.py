@@ -164,12 +164,18 @@ class Settings(BaseSettings):
             "K8S_NAMESPACE": self.k8s_namespace,
         }
         for name in type(self).model_fields:
-            if name.startswith(("train_", "gate_")) and getattr(self, name) is not None:
+            prefixes = ("train_", "gate_", "monitor_", "shadow_", "report_")
+            if name.startswith(prefixes) and getattr(self, name) is not None:
                 env[name.upper()] = str(getattr(self, name))
         if self.gitlab_project:
             env["GITLAB_PROJECT"] = self.gitlab_project
         if self.bigquery_api_endpoint:
             env["BIGQUERY_API_ENDPOINT"] = self.bigquery_api_endpoint
+        # The monitor step starts training runs through KFP (in-cluster: the ml-pipeline service).
+        if self.kfp_host:
+            env["KFP_HOST"] = self.kfp_host
+        if self.kfp_client_id:
+            env["KFP_CLIENT_ID"] = self.kfp_client_id
         return env
 
 

@@ -256,8 +256,12 @@ def test_cli_deploy_prod_uses_settings_and_is_idempotent(
     assert first.exit_code == 0, first.output
     assert "deployed:" in first.output and "create recurring run" in first.output
     assert second.exit_code == 0, second.output
-    assert "up to date" in second.output
-    assert len(kfp_fake.state()["recurring_runs"]) == 1
+    assert second.output.count("up to date") == 2  # training and monitor pipelines
+    state = kfp_fake.state()
+    names = sorted(run["display_name"].split(" @ ")[0] for run in state["recurring_runs"])
+    assert names == ["crashed_monitor - prod", "crashed_pipeline - prod"]
+    monitor_run = next(r for r in state["recurring_runs"] if "monitor" in r["display_name"])
+    assert monitor_run["trigger"]["cron_schedule"]["cron"] == "0 0 6 * * *"
 
 
 def test_cli_deploy_dev_is_a_separate_pipeline(
@@ -269,7 +273,10 @@ def test_cli_deploy_dev_is_a_separate_pipeline(
 
     assert result.exit_code == 0, result.output
     state = kfp_fake.state()
-    assert [p["display_name"] for p in state["pipelines"]] == ["crashed_pipeline - dev"]
+    assert sorted(p["display_name"] for p in state["pipelines"]) == [
+        "crashed_monitor - dev",
+        "crashed_pipeline - dev",
+    ]
     assert [e["display_name"] for e in state["experiments"]] == ["crashed-dev"]
 
 

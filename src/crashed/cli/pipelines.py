@@ -22,6 +22,7 @@ from crashed.pipeline.spec import CRASHED_PIPELINE, PIPELINES, PipelineSpec
 if TYPE_CHECKING:
     from crashed.pipeline.run_summary import RunSummary
     from crashed.pipeline.step_runners import StepRunner
+    from crashed.pipeline_records import DeployResult
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
@@ -276,6 +277,25 @@ def _print_summary(summary: RunSummary) -> None:
         )
 
 
+def _print_deploy(result: DeployResult, dry_run: bool) -> None:
+    if result.offline:
+        click.echo(f"  state of Kubeflow Pipelines unknown ({result.offline}); the plan")
+        click.echo("  is what a deploy does where none of this exists yet:")
+    for action in result.actions:
+        click.echo(f"  {action.describe(dry_run)}")
+    if not result.changed:
+        click.echo(
+            f"up to date: {result.recurring_run!r} is scheduled ({result.cron!r}); nothing to do"
+        )
+    elif dry_run:
+        click.echo("dry run: nothing was changed")
+    else:
+        click.echo(
+            f"deployed: {result.recurring_run!r} runs on {result.cron!r} "
+            f"in experiment {result.experiment!r}"
+        )
+
+
 def _deploy_command(spec: PipelineSpec, environment: str, name: str | None = None) -> click.Command:
     @click.command(name or f"deploy-{environment}")
     @click.option("--host", help="KFP API endpoint URL [default: $KFP_HOST].")
@@ -315,37 +335,26 @@ def _deploy_command(spec: PipelineSpec, environment: str, name: str | None = Non
         orchestrator = app.adapters.orchestrator(
             "kfp", host=host, client_id=client_id, namespace=namespace
         )
-        with tempfile.TemporaryDirectory(prefix="crashed-deploy-") as tmp:
-            if package is not None:
-                compiled = read_compiled(package)
-                if compiled.name != spec.name:
-                    raise InputError(f"{package} is pipeline {compiled.name!r}, not {spec.name!r}")
-            else:
-                compiled = compile_pipeline(spec, settings, Path(tmp) / f"{spec.name}.yaml")
-            click.echo(
-                f"{'planning' if dry_run else 'deploying'} {spec.name} version "
-                f"{compiled.version} to {environment} (image {compiled.image}, "
-                f"schedule {compiled.schedule!r}, experiment {compiled.experiment!r}, "
-                f"{len(compiled.ops)} steps: {', '.join(compiled.ops)})"
-            )
-            result = orchestrator.deploy(compiled, environment=environment, dry_run=dry_run)
-        if result.offline:
-            click.echo(f"  state of Kubeflow Pipelines unknown ({result.offline}); the plan")
-            click.echo("  is what a deploy does where none of this exists yet:")
-        for action in result.actions:
-            click.echo(f"  {action.describe(dry_run)}")
-        if not result.changed:
-            click.echo(
-                f"up to date: {result.recurring_run!r} is scheduled ({result.cron!r}); "
-                "nothing to do"
-            )
-        elif dry_run:
-            click.echo("dry run: nothing was changed")
-        else:
-            click.echo(
-                f"deployed: {result.recurring_run!r} runs on {result.cron!r} "
-                f"in experiment {result.experiment!r}"
-            )
+        # The training pipeline's companions (the monitor) deploy beside it, each idempotently.
+        specs = [spec] if package is not None else [spec, *(PIPELINES[n] for n in spec.companions)]
+        for one in specs:
+            with tempfile.TemporaryDirectory(prefix="crashed-deploy-") as tmp:
+                if package is not None:
+                    compiled = read_compiled(package)
+                    if compiled.name != one.name:
+                        raise InputError(
+                            f"{package} is pipeline {compiled.name!r}, not {one.name!r}"
+                        )
+                else:
+                    compiled = compile_pipeline(one, settings, Path(tmp) / f"{one.name}.yaml")
+                click.echo(
+                    f"{'planning' if dry_run else 'deploying'} {one.name} version "
+                    f"{compiled.version} to {environment} (image {compiled.image}, "
+                    f"schedule {compiled.schedule!r}, experiment {compiled.experiment!r}, "
+                    f"{len(compiled.ops)} steps: {', '.join(compiled.ops)})"
+                )
+                result = orchestrator.deploy(compiled, environment=environment, dry_run=dry_run)
+            _print_deploy(result, dry_run)
 
     command.help = (
         f"Deploy {spec.name} to Kubeflow Pipelines as '{spec.name} - {environment}'.\n\n"

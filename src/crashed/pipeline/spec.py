@@ -42,6 +42,8 @@ class PipelineSpec:
     parameters: dict[str, str] = field(default_factory=dict)
     schedule: str = "0 0 * * *"
     experiment: str = "crashed"
+    companions: tuple[str, ...] = ()
+    """Pipelines deployed beside this one by its ``deploy-prod``/``deploy-dev``."""
 
     def op(self, name: str) -> OpSpec:
         for op in self.ops:
@@ -69,6 +71,7 @@ CRASHED_PIPELINE = PipelineSpec(
     },
     schedule="0 0 * * *",
     experiment="crashed",
+    companions=("crashed_monitor",),
     ops=(
         OpSpec(
             "extract",
