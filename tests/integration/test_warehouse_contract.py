@@ -557,3 +557,41 @@ def test_real_data_loads_identically(
     assert columns == bigquery_warehouse.columns(SOURCE_TABLE)
     assert set(columns.values()) <= TYPE_NAMES
     assert describe_table(duckdb_warehouse) == describe_table(bigquery_warehouse)
+
+
+# -- streaming loads (load_chunks, and load_csv on top of it) ---------------------------------
+
+
+def test_streamed_csv_load_equals_load_frame_of_the_whole_file(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    path = write_csv(generate_crashes(300, seed=2), tmp_path / "crashes.csv")
+
+    summary = load_csv(warehouse, path, "streamed", chunk_rows=64)  # five chunks
+    warehouse.load_frame("whole", normalise(read_crash_csv(path), source=str(path)))
+
+    assert summary.rows == 300
+    assert warehouse.columns("streamed") == warehouse.columns("whole")
+    assert warehouse.columns("streamed")["objectid"] == "INT64"  # typed over the whole file
+    streamed, whole = (
+        warehouse.query(f"SELECT * FROM {t} ORDER BY objectid") for t in ("streamed", "whole")
+    )
+    pd.testing.assert_frame_equal(comparable(streamed), comparable(whole))
+
+
+def test_failed_chunked_load_leaves_the_old_table_intact(
+    warehouse: Warehouse, crashes: pd.DataFrame
+) -> None:
+    warehouse.load_frame(SOURCE_TABLE, crashes)
+
+    def failing() -> Iterator[pd.DataFrame]:
+        yield crashes.head(10)
+        raise InputError("crashes.csv: column males … line 12")
+
+    with pytest.raises(InputError, match="line 12"):
+        warehouse.load_chunks(SOURCE_TABLE, failing())
+    text = pd.DataFrame({"n": pd.array(["1", "x"], dtype="string")})
+    with pytest.raises(InputError, match="cannot load table"):
+        warehouse.load_chunks(SOURCE_TABLE, iter([text]), lambda: {"n": "INT64"})
+    assert row_count(warehouse, SOURCE_TABLE) == 300
+    assert set(crashes.columns) == set(warehouse.columns(SOURCE_TABLE))

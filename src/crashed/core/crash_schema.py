@@ -335,7 +335,7 @@ def finish_frame(table: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
     for column in out.columns:
         if isinstance(out[column].dtype, pd.ArrowDtype) or str(out[column].dtype) == "str":
             out[column] = out[column].astype("string")
-    return out
+    return out.copy(deep=True)  # writable: some arrays above are views of Arrow memory
 
 
 def summarise(table: pd.DataFrame) -> LoadSummary:

@@ -168,7 +168,7 @@ def parse_counts(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         parts = pc.extract_regex(trimmed, f"^{_COUNT}$")
         number = _ints(parts, "n")
         bad = ~blank & ~(_matched(parts) & (number <= MAX_COUNT))
-    counts = pd.array(number, dtype="Int64")
+    counts = pd.array(np.array(number), dtype="Int64")  # a writable copy of the Arrow data
     counts[blank | bad] = pd.NA
     return pd.Series(counts, index=values.index, name=values.name), bad
 
