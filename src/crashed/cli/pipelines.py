@@ -20,13 +20,14 @@ from crashed.fsio import atomic_write
 from crashed.pipeline.spec import CRASHED_PIPELINE, PIPELINES, PipelineSpec
 
 if TYPE_CHECKING:
-    from crashed.pipeline.run_summary import RunSummary
     from crashed.pipeline.step_runners import StepRunner
     from crashed.pipeline_records import DeployResult
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 DEFAULT_PIPELINE = CRASHED_PIPELINE
+GATE_FAILED_EXIT = 6
+"""run-local --fail-on-gate: the run worked but the gate refused the candidate."""
 
 
 @click.group()
@@ -162,6 +163,12 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
         show_default=True,
         help="UID[:GID] of the step containers (--runner docker).",
     )
+    @click.option(
+        "--fail-on-gate",
+        is_flag=True,
+        help=f"Exit {GATE_FAILED_EXIT} when the gate refuses the candidate (default: exit 0 "
+        "and say that nothing was proposed).",
+    )
     @pass_app
     def command(
         app: AppContext,
@@ -173,6 +180,7 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
         runner: str,
         image: str | None,
         user: str,
+        fail_on_gate: bool,
     ) -> None:
         """Compile the pipeline, then run the compiled file here, step by step.
 
@@ -181,10 +189,22 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
         naming the failed step; dependants of a failed step are skipped. With --runner docker
         each step is a container of --image (uid 10001, read-only root, emptyDir as tmpfs,
         CRASHED_HOME mounted, host network).
+
+        A gate that refuses the candidate is not a failure of the run: it exits 0 saying that
+        nothing was proposed, unless --fail-on-gate. Ctrl-C or SIGTERM stops the running step
+        (its process group, or its container), removes the run's temp folder, records the run
+        as interrupted in the summary and exits 130 / 143. Temp folders of earlier runs that
+        were killed outright are swept at the start.
         """
         from crashed.core.names import validate_run_id
         from crashed.pipeline.compiler import compile_pipeline, read_compiled
-        from crashed.pipeline.local_runner import parse_overrides, run_compiled
+        from crashed.pipeline.local_runner import (
+            parse_overrides,
+            run_compiled,
+            run_workdir,
+            sweep_stale_workdirs,
+        )
+        from crashed.pipeline.step_runners import Interrupts
         from crashed.pipeline_records import new_run_id
 
         settings = app.settings
@@ -192,29 +212,48 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
             raise InputError("--image needs --runner docker")
         run_id = validate_run_id(run_id, "--run-id") if run_id else new_run_id()
         date = _parse_run_date(run_date)
-        with tempfile.TemporaryDirectory(prefix="crashed-compile-") as tmp:
-            if package is not None:
-                compiled = read_compiled(package)
-                if compiled.name != spec.name:
-                    raise InputError(f"{package} is pipeline {compiled.name!r}, not {spec.name!r}")
-            else:
-                if image:  # the lineage then names the image the steps really ran in
-                    settings = settings.model_copy(update={"crashed_image": image})
-                compiled = compile_pipeline(spec, settings, Path(tmp) / f"{spec.name}.yaml")
-            summary = run_compiled(
-                compiled.path,
-                _step_runner(app, runner, image or compiled.image, user, run_id),
-                lake=app.adapters.lake,
-                params=parse_overrides(params, compiled.parameters),
-                run_id=run_id,
-                run_date=date,
-                echo=click.echo,
-            )
-        summary.version = compiled.version
-        if summary_path is not None:
-            payload = json.dumps(summary.as_dict(), indent=2, sort_keys=True, default=str)
-            atomic_write(summary_path, payload + "\n")
-        _print_summary(summary)
+        interrupts = Interrupts()
+        with interrupts.installed():
+            swept = sweep_stale_workdirs()
+            if swept:
+                click.echo(f"swept {len(swept)} stale temp folder(s) of killed runs", err=True)
+            with run_workdir(run_id) as work:
+                if package is not None:
+                    compiled = read_compiled(package)
+                    if compiled.name != spec.name:
+                        raise InputError(
+                            f"{package} is pipeline {compiled.name!r}, not {spec.name!r}"
+                        )
+                else:
+                    if image:  # the lineage then names the image the steps really ran in
+                        settings = settings.model_copy(update={"crashed_image": image})
+                    compiled = compile_pipeline(spec, settings, work / f"{spec.name}.yaml")
+                summary = run_compiled(
+                    compiled.path,
+                    _step_runner(app, runner, image or compiled.image, user, run_id),
+                    lake=app.adapters.lake,
+                    params=parse_overrides(params, compiled.parameters),
+                    run_id=run_id,
+                    run_date=date,
+                    workdir=work / "run",
+                    echo=click.echo,
+                    interrupts=interrupts,
+                )
+            summary.version = compiled.version
+            summary.interrupted = summary.interrupted or interrupts.signal_name
+            if summary_path is not None:
+                payload = json.dumps(summary.as_dict(), indent=2, sort_keys=True, default=str)
+                atomic_write(summary_path, payload + "\n")
+            for line in summary.report_lines():
+                click.echo(line)
+            if interrupts.signum is not None:
+                stopped = ", ".join(interrupts.stopped) or "no step was running"
+                raise CrashedError(
+                    f"interrupted by {interrupts.signal_name}: stopped {stopped}; removed the "
+                    f"run's temp folder {work}; run {summary.run_id} recorded as interrupted"
+                    + (f" in {summary_path}" if summary_path else ""),
+                    exit_code=interrupts.exit_code,
+                )
         failed = summary.failed_step
         if failed is not None:
             step = summary.steps[failed]
@@ -225,6 +264,11 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
                 + f" [run {summary.run_id}]",
                 exit_code=_step_exit_code(step.exit_code),
             )
+        verdict = summary.gate_verdict()
+        if verdict is not None and fail_on_gate:
+            raise CrashedError(verdict, exit_code=GATE_FAILED_EXIT)
+        if verdict is not None:
+            click.echo(verdict)
 
     return command
 
@@ -246,35 +290,6 @@ def _step_runner(app: AppContext, runner: str, image: str, user: str, run_id: st
 def _step_exit_code(code: int | None) -> int:
     """The failed step's own exit code when it is a meaningful one (2 input, 3 service…)."""
     return code if isinstance(code, int) and 1 < code < 126 else 1
-
-
-def _print_summary(summary: RunSummary) -> None:
-    steps = summary.steps
-    total = sum(step.seconds for step in steps.values())
-    click.echo(f"\nrun {summary.run_id} {summary.status} in {total:.1f}s")
-    width = max((len(name) for name in steps), default=0)
-    for name, step in steps.items():
-        click.echo(f"  {name.ljust(width)}  {step.status:<9}  {step.seconds:7.1f}s")
-    if summary.manifest_error:
-        click.echo(f"manifest: {summary.manifest_error}")
-    if summary.artifacts:
-        names = ", ".join(str(a.get("name", a.get("uri", "?"))) for a in summary.artifacts)
-        click.echo(f"artifacts: {names}")
-    if summary.metrics:
-        shown = ", ".join(
-            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in summary.metrics.items()
-            if isinstance(v, (int, float, str))
-        )
-        click.echo(f"metrics: {shown}")
-    if isinstance(summary.gate, dict):
-        click.echo(f"gate: {summary.gate.get('passed', summary.gate.get('status', '?'))}")
-    proposal = summary.proposal
-    if isinstance(proposal, dict):
-        click.echo(
-            "proposal: "
-            + " ".join(str(proposal[k]) for k in ("action", "id", "url") if proposal.get(k))
-        )
 
 
 def _print_deploy(result: DeployResult, dry_run: bool) -> None:

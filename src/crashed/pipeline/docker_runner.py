@@ -18,6 +18,9 @@
   ``repo`` is given (the local Git host proposes into it).
 
 The container's exit code is the step's (``docker run`` returns it), so a failing step fails.
+When the run is interrupted the container is stopped by name (``docker stop``, then
+``docker rm --force`` for one created after its client went away), besides the ``docker run``
+client's process group.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 
 from crashed.errors import InputError, ServiceError
 from crashed.pipeline.compiled_tasks import Task
-from crashed.pipeline.step_runners import LOCAL_ENV_WINS, Launch, inside
+from crashed.pipeline.step_runners import LOCAL_ENV_WINS, STOP_GRACE, Launch, inside
 
 DEFAULT_USER = "10001:10001"
 _USER = re.compile(r"^\d+(:\d+)?$")
@@ -102,8 +105,8 @@ class DockerRunner:
         env = dict(self.base_env)
         notes: list[str] = []
         _open_up(job_root, step_dir)
-        name = f"crashed-{self.run_label or 'run'}-{task.name}"[:120]
-        args = [self.docker, "run", "--rm", "--name", re.sub(r"[^A-Za-z0-9_.-]", "-", name)]
+        name = container_name(self.run_label, task.name)
+        args = [self.docker, "run", "--rm", "--name", name]
         args += ["--user", self.user, "--read-only", "--network", "host"]
         args += ["--tmpfs", "/tmp:rw,exec,mode=1777"]
         for _volume, mount in task.empty_dirs:
@@ -134,7 +137,16 @@ class DockerRunner:
             else:
                 notes.append(f"{variable} unset (Secret {secret}/{key} is not in the local env)")
         args += ["--entrypoint", argv[0], self.image or task.image, *argv[1:]]
-        return Launch(args, env, notes)
+        stop = (
+            (self.docker, "stop", "--time", str(int(STOP_GRACE)), name),
+            (self.docker, "rm", "--force", name),
+        )
+        return Launch(args, env, notes, stop=stop, what=f"container {name}")
+
+
+def container_name(run_label: str, task: str) -> str:
+    """The step's container name: ``crashed-<run id>-<task>`` (how it is stopped by name)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"crashed-{run_label or 'run'}-{task}"[:120])
 
 
 def _open_up(job_root: Path, step_dir: Path) -> None:

@@ -14,27 +14,118 @@ platform spec (emptyDir, Secrets) and reports a container removed before ``wait`
 Tasks run sequentially in topological order (ties by name). A failed task stops its
 dependants (``skipped``); independent tasks still run. The result is a
 :class:`~crashed.pipeline.run_summary.RunSummary`.
+
+A run's files live in a temporary work folder (:func:`run_workdir`, ``crashed-run-<run id>-…``
+with an owner record: pid and its start time), removed when the run ends — also when it is
+interrupted (:class:`~crashed.pipeline.step_runners.Interrupts`: the running step is stopped,
+nothing more starts). Folders of runs killed outright (SIGKILL, power loss) are removed by
+:func:`sweep_stale_workdirs` at the start of a later run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from crashed.core.values import parse_bool
 from crashed.errors import CrashedError, InputError
+from crashed.fsio import atomic_write
 from crashed.pipeline.compiled_tasks import Task, declared_parameters, load_tasks
 from crashed.pipeline.placeholders import Job, resolve, task_inputs
 from crashed.pipeline.run_summary import ManifestReader, RunSummary, StepResult
 from crashed.pipeline.spec import WINDOW_PARAMS
-from crashed.pipeline.step_runners import Echo, StepRunner, run_process
+from crashed.pipeline.step_runners import Echo, Interrupts, StepRunner, run_process
 from crashed.pipeline_records import new_run_id
 
 _BOOLEAN_PARAMS = ("force_promotion",)
+WORKDIR_PREFIX = "crashed-run-"
+OWNER_FILE = "crashed-owner.json"
+_LEGACY_PREFIXES = ("crashed-local-", "crashed-compile-")
+"""Work folders of runs before owner records (``crashed-<run id>-…``, the compile folder)."""
+STALE_AFTER = 3600.0
+"""Seconds after which a work folder whose owner is gone is swept."""
+
+
+@contextlib.contextmanager
+def run_workdir(run_id: str, parent: Path | None = None) -> Iterator[Path]:
+    """A run's temporary work folder with its owner record; removed on exit (any exit)."""
+    root = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{run_id}-", dir=parent))
+    try:
+        owner = {"pid": os.getpid(), "start": process_start(os.getpid()), "run_id": run_id}
+        atomic_write(root / OWNER_FILE, json.dumps(owner) + "\n")
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep_stale_workdirs(
+    parent: Path | None = None, max_age: float = STALE_AFTER, now: float | None = None
+) -> list[Path]:
+    """Remove run work folders (ours, in ``parent``, default the temp dir) untouched for
+    ``max_age`` seconds whose owner process is gone; return what was removed. Folders from
+    before owner records are removed on age alone."""
+    parent = Path(parent or tempfile.gettempdir())
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for folder in entries:
+        if not folder.name.startswith((WORKDIR_PREFIX, *_LEGACY_PREFIXES)):
+            continue
+        try:
+            info = folder.lstat()
+        except OSError:
+            continue
+        if not folder.is_dir() or folder.is_symlink() or info.st_uid != os.getuid():
+            continue
+        if now - info.st_mtime < max_age or _owner_alive(folder):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
+def _owner_alive(folder: Path) -> bool:
+    try:
+        owner = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+        pid, start = int(owner["pid"]), owner.get("start")
+    except FileNotFoundError:
+        return not folder.name.startswith(_LEGACY_PREFIXES)  # a new one being set up
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # unreadable record: nobody owns it
+    return process_alive(pid, start)
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, ``/proc/<pid>/stat`` field 22)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    """Whether ``pid`` runs and is the process that started at ``start`` (pid reuse)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    now = process_start(pid)
+    return start is None or now is None or now == start
 
 
 def format_run_date(value: dt.datetime) -> str:
@@ -85,12 +176,15 @@ def run_compiled(
     workdir: Path | None = None,
     cwd: Path | None = None,
     echo: Echo | None = None,
+    interrupts: Interrupts | None = None,
 ) -> RunSummary:
     """Run the compiled pipeline at ``path``, each step through ``runner``.
 
     ``params`` are already-validated overrides (see :func:`parse_overrides`); defaults come from
-    the file. ``lake`` reads the final step's manifest. ``workdir`` (default: a temporary
-    folder, removed afterwards) holds each step's output files and scratch.
+    the file. ``lake`` reads the final step's manifest. ``workdir`` (default: a
+    :func:`run_workdir`, removed afterwards) holds each step's output files and scratch.
+    With ``interrupts`` installed, a signal stops the running step and the run returns early
+    (``summary.interrupted``); without, one is installed here for the run.
     """
     from crashed.pipeline.compiler import load_documents
 
@@ -111,17 +205,26 @@ def run_compiled(
         run_date=format_run_date(run_date or dt.datetime.now(dt.UTC)),
         runner=runner.name,
     )
-    own_workdir = workdir is None
-    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"crashed-{summary.run_id}-"))
-    root.mkdir(parents=True, exist_ok=True)
-    job = Job(summary.run_id, summary.run_date, summary.pipeline, root / "root")
-    steps = _Steps(runner, job, root, cwd, say, max(len(task.name) for task in tasks))
     say(
         f"run {summary.run_id}: {summary.pipeline} ({len(tasks)} steps, run date "
         f"{summary.run_date}, runner {runner.name})"
     )
-    try:
+    signals = interrupts or Interrupts()
+    with contextlib.ExitStack() as stack:
+        if interrupts is None:
+            stack.enter_context(signals.installed())
+        if workdir is None:
+            root = stack.enter_context(run_workdir(summary.run_id))
+        else:
+            root = Path(workdir)
+            root.mkdir(parents=True, exist_ok=True)
+        job = Job(summary.run_id, summary.run_date, summary.pipeline, root / "root")
+        steps = _Steps(runner, job, root, cwd, say, max(len(task.name) for task in tasks))
+        steps.interrupts = signals
         for task in tasks:
+            if signals.signum is not None:
+                summary.steps[task.name] = StepResult("skipped", reason="interrupted")
+                continue
             blocked = [d for d in task.depends_on if summary.steps[d].status != "succeeded"]
             if blocked:
                 summary.steps[task.name] = StepResult("skipped", reason=blocked[0])
@@ -130,9 +233,7 @@ def run_compiled(
             summary.steps[task.name], produced = steps.run(task, values, summary.outputs)
             if produced is not None:
                 summary.outputs[task.name] = produced
-    finally:
-        if own_workdir:
-            shutil.rmtree(root, ignore_errors=True)
+        summary.interrupted = signals.signal_name
     if summary.status == "succeeded":
         summary.read_manifest(tasks, lake, final_step)
     return summary
@@ -147,6 +248,7 @@ class _Steps:
         self.runner, self.job, self.root, self.cwd, self.say = runner, job, root, cwd, say
         self.width = width
         self.noted: set[str] = set()
+        self.interrupts: Interrupts | None = None
 
     def run(
         self, task: Task, params: Mapping[str, str], outputs: Mapping[str, dict[str, str]]
@@ -173,8 +275,12 @@ class _Steps:
                 self.noted.add(note)
                 say(f"{prefix} note: {note}")
         say(f"{prefix} started")
-        code = run_process(launch, prefix, say, self.cwd)
+        code = run_process(launch, prefix, say, self.cwd, self.interrupts, task.name)
         seconds = round(time.monotonic() - started, 3)
+        if code != 0 and self.interrupts is not None and self.interrupts.signum is not None:
+            name = self.interrupts.signal_name
+            say(f"{prefix} INTERRUPTED by {name}: stopped after {seconds:.1f}s")
+            return StepResult("interrupted", seconds, code, f"stopped by {name}"), None
         if code != 0:
             say(f"{prefix} FAILED (exit {code}) after {seconds:.1f}s")
             return StepResult("failed", seconds, code, f"exit code {code}"), None

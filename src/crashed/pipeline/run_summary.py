@@ -2,7 +2,12 @@
 
 The final step's output parameter is the lake URI of its manifest (the publish op's output
 JSON); its ``artifacts``, ``metrics``, ``gate``, ``proposal`` and ``decision`` are copied into
-the summary. The lake that reads it is handed in.
+the summary, and a publish op's manifest is also read typed (:attr:`RunSummary.published`, a
+:class:`~crashed.pipeline.contracts.PublishOutput`). The lake that reads it is handed in.
+
+An interrupted run (SIGINT/SIGTERM) is ``failed`` with ``interrupted`` naming the signal; the
+step that was running is ``interrupted`` and the steps after it ``skipped`` (reason
+``interrupted``).
 """
 
 from __future__ import annotations
@@ -12,10 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from pydantic import ValidationError
+
+from crashed.core.promotion import Outcome
 from crashed.errors import CrashedError
 from crashed.pipeline.compiled_tasks import Task
+from crashed.pipeline.contracts import PublishOutput
 
-StepStatus = Literal["succeeded", "failed", "skipped"]
+StepStatus = Literal["succeeded", "failed", "skipped", "interrupted"]
 
 
 class ManifestReader(Protocol):
@@ -33,7 +42,7 @@ class StepResult:
     exit_code: int | None = None
     error: str | None = None
     reason: str | None = None
-    """For a skipped step: the dependency that did not succeed."""
+    """For a skipped step: the dependency that did not succeed, or ``interrupted``."""
 
     def as_dict(self) -> dict[str, Any]:
         fields = {"exit_code": self.exit_code, "error": self.error, "reason": self.reason}
@@ -62,14 +71,20 @@ class RunSummary:
     gate: Any = None
     proposal: Any = None
     decision: Any = None
+    published: PublishOutput | None = None
+    """The publish op's manifest, typed (None for other final steps)."""
+    interrupted: str | None = None
+    """The signal that stopped the run (``SIGINT``/``SIGTERM``), if one did."""
 
     @property
     def failed_step(self) -> str | None:
-        return next((n for n, s in self.steps.items() if s.status == "failed"), None)
+        """The step that failed or was interrupted."""
+        bad = ("failed", "interrupted")
+        return next((n for n, s in self.steps.items() if s.status in bad), None)
 
     @property
     def status(self) -> Literal["succeeded", "failed"]:
-        return "failed" if self.failed_step else "succeeded"
+        return "failed" if self.failed_step or self.interrupted else "succeeded"
 
     @property
     def skipped(self) -> list[str]:
@@ -91,12 +106,55 @@ class RunSummary:
             "gate": self.gate,
             "proposal": self.proposal,
             "decision": self.decision,
+            "interrupted": self.interrupted,
         }
         if self.manifest is not None:
             payload["manifest"] = self.manifest
         if self.manifest_error is not None:
             payload["manifest_error"] = self.manifest_error
         return payload
+
+    def report_lines(self) -> list[str]:
+        """What the CLI prints at the end: per-step table, artifacts, metrics, gate, proposal."""
+        total = sum(step.seconds for step in self.steps.values())
+        state = f"interrupted by {self.interrupted}" if self.interrupted else self.status
+        lines = ["", f"run {self.run_id} {state} in {total:.1f}s"]
+        width = max((len(name) for name in self.steps), default=0)
+        for name, step in self.steps.items():
+            lines.append(f"  {name.ljust(width)}  {step.status:<11}  {step.seconds:7.1f}s")
+        if self.manifest_error:
+            lines.append(f"manifest: {self.manifest_error}")
+        if self.artifacts:
+            names = ", ".join(str(a.get("name", a.get("uri", "?"))) for a in self.artifacts)
+            lines.append(f"artifacts: {names}")
+        if self.metrics:
+            shown = ", ".join(
+                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in self.metrics.items()
+                if isinstance(v, (int, float, str))
+            )
+            lines.append(f"metrics: {shown}")
+        if isinstance(self.gate, dict):
+            lines.append(f"gate: {self.gate.get('passed', self.gate.get('status', '?'))}")
+        if isinstance(self.proposal, dict):
+            keys = ("action", "id", "url")
+            lines.append(
+                "proposal: " + " ".join(str(self.proposal[k]) for k in keys if self.proposal.get(k))
+            )
+        return lines
+
+    def gate_verdict(self) -> str | None:
+        """One line when the gate refused the candidate: which rules failed, that production
+        keeps serving, how to force. None when something was proposed, the candidate is
+        identical to production, or the final step is not a publish."""
+        published = self.published
+        if published is None or published.outcome is not Outcome.GATE_FAILED:
+            return None
+        rules = "; ".join(f"{r.name} ({r.detail})" for r in published.gate.failures())
+        return (
+            f"gate failed: {rules or 'no rule recorded'}. Nothing was proposed; production "
+            "keeps serving its current model. To propose it anyway: --param force_promotion=true"
+        )
 
     def read_manifest(
         self, tasks: Sequence[Task], lake: ManifestReader | None, final_step: str | None = None
@@ -111,7 +169,8 @@ class RunSummary:
             self.manifest_error = "no lake to read the manifest from"
             return
         try:
-            manifest = json.loads(lake.get_bytes(uri))
+            data = lake.get_bytes(uri)
+            manifest = json.loads(data)
         except CrashedError as error:
             self.manifest_error = error.message
             return
@@ -121,6 +180,13 @@ class RunSummary:
         if not isinstance(manifest, dict):
             self.manifest_error = f"{uri} is not a JSON object"
             return
+        if manifest.get("op") == "publish":
+            try:
+                self.published = PublishOutput.model_validate_json(data)
+            except ValidationError as error:
+                first = error.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or "(root)"
+                self.manifest_error = f"{uri}: not a publish manifest ({where}: {first['msg']})"
         self.artifacts = list(manifest.get("artifacts") or [])
         self.metrics = dict(manifest.get("metrics") or {})
         self.gate = manifest.get("gate")
