@@ -326,3 +326,14 @@ def test_the_checksum_api_is_unchanged(run: PublishedRun, lake: FakeLake, tmp_pa
     data = fetch_verified(reference.artifacts.model, "model", lake, tmp_path / "cache")
     assert data == run.files["model"]
     assert (tmp_path / "cache" / reference.artifacts.model.sha256).read_bytes() == data
+
+
+def test_a_reference_without_a_report(
+    run: PublishedRun, lake: FakeLake, settings: Settings
+) -> None:
+    reference = run.copy_to(lake)
+    older = reference.model_copy(
+        update={"artifacts": reference.artifacts.model_copy(update={"report": None})}
+    )
+    checks = verify_contents(older, lake, settings)
+    assert [(c.name, c.ok) for c in checks] == [(name, True) for name in NAMES[:3]]
