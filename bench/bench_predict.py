@@ -4,8 +4,8 @@ Original path (hypermodel demo, per request): fill defaults into the params dict
 one-row pandas DataFrame, one-hot it with ``pd.get_dummies`` (every raw value, including the
 exact ``accident_time``), reindex to the training columns, ``XGBClassifier.predict`` on the
 frame's values (as the demo's ``build_feature_matrix`` did).
-Ours: ``Predictor.predict_one`` (encoder resolve + encode_one into a preallocated float32 row,
-one in-place booster call, nthread=1).
+Ours: ``Predictor.predict_one`` (encoder resolve + encode_one, remembered per raw value, into
+a preallocated float32 row, one in-place booster call, nthread=1).
 
 Both models are trained here on the same rows (Jan–Sep 2018) and both paths score the same
 requests (real Oct–Dec 2018 crashes, as query-style text values), in alternating rounds so
@@ -143,7 +143,7 @@ def main() -> None:
     print(f"\n{'path':<22} {'calls':>7} {'median µs':>10} {'p99 µs':>9}")
     for name, row in stats.items():
         print(f"{name:<22} {row['calls']:>7} {row['median_us']:>10.1f} {row['p99_us']:>9.1f}")
-    print(f"\nspeed-up (median): {speedup:.1f}x   (p99: {speedup_p99:.1f}x)   target >= 20x")
+    print(f"\nspeed-up (median): {speedup:.1f}x   (p99: {speedup_p99:.1f}x)   target >= 200x")
     path = write_result(
         "predict",
         {
@@ -163,7 +163,7 @@ def main() -> None:
             "results": stats,
             "speedup_median": round(speedup, 1),
             "speedup_p99": round(speedup_p99, 1),
-            "target": ">= 20x",
+            "target": ">= 200x",
         },
     )
     print(f"wrote {path}")

@@ -7,6 +7,7 @@ with no failed request.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 from tests.servers.procs import Server, free_port, start_server
 
@@ -130,7 +132,37 @@ def test_ready_and_predicts(server: Server) -> None:
     assert batch.status_code == 200 and len(batch.json()["predictions"]) == 2
     assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
     assert "crashed_http_requests_total" in requests.get(f"{server.url}/metrics", timeout=10).text
-    assert requests.get(f"{server.url}/openapi.json", timeout=10).json()["openapi"]
+    document = requests.get(f"{server.url}/openapi.json", timeout=10).json()
+    validate(document)  # a valid OpenAPI 3.1 document, generated from the request models
+
+
+def test_logs_are_json_lines_without_secrets(server: Server) -> None:
+    """App, gunicorn and access records are JSON (python-json-logger); no header is logged."""
+    secret = "Bearer do-not-log-me-0451"
+    response = requests.get(
+        f"{server.url}/predict?males=2",
+        headers={"Authorization": secret, "Cookie": "session=do-not-log-me-too"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    deadline = time.monotonic() + 30
+    access: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not access:
+        lines = server.log.read_text().splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        access = [r for r in records if r.get("type") == "access" and r["query"] == "males=2"]
+        time.sleep(0.1)
+    assert access, "no access record for the request"
+    assert (access[0]["method"], access[0]["path"], access[0]["status"]) == (
+        "GET",
+        "/predict",
+        200,
+    )
+    assert access[0]["duration_ms"] >= 0
+    loggers = {r["logger"] for r in records}
+    assert {"gunicorn.error", "crashed.serving.model_state"} <= loggers
+    text = server.log.read_text()
+    assert "do-not-log-me" not in text
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,7 @@ class Predictor:
                 else:
                     rows.append(index)
             known = self._known[feature]
+            targets: dict[tuple[int, float], list[int]] = {}  # (column, number) -> rows
             for raw, rows in groups.items():
                 entry = known.get(raw)
                 if entry is None:
@@ -195,8 +196,10 @@ class Predictor:
                     except FeatureError as error:
                         errors.append((rows[0], order, error))
                         continue
-                for column, number in entry[1]:
-                    matrix[rows, column] = number
+                for write in entry[1]:
+                    targets.setdefault(write, []).extend(rows)
+            for (column, number), rows in targets.items():
+                matrix[rows, column] = number
         if errors:
             index, _, error = min(errors, key=lambda e: e[:2])
             raise BatchFeatureError(index, error.field, error.message)
