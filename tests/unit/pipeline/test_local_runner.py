@@ -8,6 +8,9 @@ import datetime as dt
 import itertools
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,22 @@ from kfp import compiler, dsl, kubernetes
 from crashed.adapters.local_lake import LocalLake
 from crashed.errors import InputError
 from crashed.pipeline.compiled_tasks import load_tasks
-from crashed.pipeline.local_runner import parse_overrides, run_compiled
+from crashed.pipeline.local_runner import (
+    OWNER_FILE,
+    parse_overrides,
+    process_start,
+    run_compiled,
+    run_workdir,
+    sweep_stale_workdirs,
+)
 from crashed.pipeline.placeholders import Job, PlaceholderError, resolve
 from crashed.pipeline.run_summary import RunSummary, StepResult
-from crashed.pipeline.step_runners import LOCAL_ENV_WINS, SubprocessRunner, local_command
+from crashed.pipeline.step_runners import (
+    LOCAL_ENV_WINS,
+    Interrupts,
+    SubprocessRunner,
+    local_command,
+)
 from crashed.pipeline_records import new_run_id
 
 # Every step runs this: log its label, print a line to stdout and stderr, then write its
@@ -114,6 +129,32 @@ def flags(  # type: ignore[valid-type]
         dsl.IfPresentPlaceholder(input_name="b", then=["--b", b], else_=["--no-b"]),
         dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
     )
+
+
+# A step that starts a grandchild, says so, then waits; with "stubborn" it ignores SIGTERM.
+SLEEPER = r"""
+import os, pathlib, signal, subprocess, sys, time
+pids, mode = sys.argv[1:3]
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = subprocess.Popen(["sleep", "300"])
+pathlib.Path(pids).write_text(f"{os.getpid()} {child.pid}")
+print("ready", flush=True)
+time.sleep(300)
+"""
+
+
+@dsl.container_component
+def sleeper(pids: str, mode: str, out: dsl.OutputPath(str)):  # type: ignore[valid-type]
+    return dsl.ContainerSpec(
+        image="python:3.11", command=["python", "-c", SLEEPER], args=[pids, mode, out]
+    )
+
+
+@dsl.pipeline(name="sleepy")
+def sleepy(log: str = "", pids: str = "", mode: str = "polite") -> None:
+    s = sleeper(pids=pids, mode=mode)
+    finish(log=log, prev=s.outputs["out"])
 
 
 @dsl.pipeline(name="happy")
@@ -394,6 +435,11 @@ def test_docker_runner_runs_a_step_as_its_pod_would(tmp_path: Path) -> None:
     assert f"type=bind,src={work},dst={work}" in mounts  # output files at the same paths
     assert (step_dir / "outputs" / "out").stat().st_mode & 0o777 == 0o777
     assert launch.notes == []
+    assert launch.what == "container crashed-r1-gamma"
+    assert launch.stop == (  # on interrupt: stopped by name, and removed if created late
+        ("docker", "stop", "--time", "10", "crashed-r1-gamma"),
+        ("docker", "rm", "--force", "crashed-r1-gamma"),
+    )
 
     bare = DockerRunner("crashed:local", tmp_path / "home", {"PATH": "/usr/bin"})
     unset = bare.prepare(gamma, ["crashed", "x"], step_dir, tmp_path / "work")
@@ -420,3 +466,96 @@ def test_docker_runner_refuses_a_home_its_user_cannot_write(tmp_path: Path) -> N
     home.chmod(0o777)
     (home / "lake").chmod(0o777)
     runner.check_home()  # world-writable: fine
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mode", "signum", "name"),
+    [("polite", signal.SIGINT, "SIGINT"), ("stubborn", signal.SIGTERM, "SIGTERM")],
+)
+def test_a_signal_stops_the_step_group_and_the_run(
+    tmp_path: Path, mode: str, signum: int, name: str
+) -> None:
+    pids = tmp_path / "pids"
+    interrupts = Interrupts(grace=1.0)  # a stubborn step is SIGKILLed after this
+
+    def echo(line: str) -> None:
+        if line.endswith(" ready"):  # the step runs: signal this process, as Ctrl-C would
+            os.kill(os.getpid(), signum)
+
+    with interrupts.installed():
+        summary = run_compiled(
+            _compile(sleepy, tmp_path),
+            SubprocessRunner({"PATH": os.environ["PATH"]}),
+            lake=None,
+            params={"log": str(tmp_path / "order.log"), "pids": str(pids), "mode": mode},
+            echo=echo,
+            interrupts=interrupts,
+        )
+
+    step, child = (int(pid) for pid in pids.read_text().split())
+    assert _gone(step) and _gone(child)  # the whole process group, grandchild included
+    assert summary.interrupted == name and summary.status == "failed"
+    assert summary.failed_step == "sleeper"
+    assert summary.steps["sleeper"].status == "interrupted"
+    assert summary.steps["sleeper"].exit_code == (-signal.SIGKILL if mode == "stubborn" else -15)
+    assert summary.steps["finish"] == StepResult("skipped", reason="interrupted")
+    assert summary.as_dict()["interrupted"] == name
+    assert interrupts.exit_code == 128 + signum
+    assert interrupts.stopped == [f"step 'sleeper' (process group {step})"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_run_workdir_records_its_owner_and_is_removed(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), run_workdir("local-x", tmp_path) as work:
+        owner = json.loads((work / OWNER_FILE).read_text())
+        assert owner == {
+            "pid": os.getpid(),
+            "start": process_start(os.getpid()),
+            "run_id": "local-x",
+        }
+        assert work.name.startswith("crashed-run-local-x-")
+        raise RuntimeError("the run failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_workdirs_of_dead_owners_are_swept(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    now = time.time()
+
+    def folder(name: str, owner: dict[str, Any] | None, age: float) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        if owner is not None:
+            (path / OWNER_FILE).write_text(json.dumps(owner))
+        os.utime(path, (now - age, now - age))
+        return path
+
+    me = {"pid": os.getpid(), "start": process_start(os.getpid())}
+    stale = folder("crashed-run-a-1", {"pid": dead.pid, "start": "1"}, 7200)
+    recycled = folder("crashed-run-b-1", {**me, "start": "-1"}, 7200)  # pid reused since
+    alive = folder("crashed-run-c-1", me, 7200)
+    fresh = folder("crashed-run-d-1", {"pid": dead.pid, "start": "1"}, 60)
+    legacy = folder("crashed-local-20240101T000000Z-abc-xyz", None, 7200)
+    setting_up = folder("crashed-run-e-1", None, 7200)  # no record: counted as in use
+    other = folder("crashed-deploy-x", None, 7200)
+
+    removed = sweep_stale_workdirs(tmp_path, now=now)
+
+    assert sorted(removed) == sorted([stale, recycled, legacy])
+    assert {p.name for p in tmp_path.iterdir()} == {
+        alive.name,
+        fresh.name,
+        setting_up.name,
+        other.name,
+    }
+    assert sweep_stale_workdirs(tmp_path / "missing") == []
