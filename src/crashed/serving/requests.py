@@ -198,10 +198,7 @@ def parse_query(query: str) -> dict[str, str]:
             if not part:
                 continue
             key, _, value = part.partition("=")
-            if "%" in key or "+" in key:
-                key = unquote_plus(key, errors="replace")
-            if "%" in value or "+" in value:
-                value = unquote_plus(value, errors="replace")
+            key, value = _unquote(key), _unquote(value)
             if key in params:
                 times = sum(1 for p in query.split("&") if unquote_plus(p.partition("=")[0]) == key)
                 raise ApiError(400, f"parameter {key!r} is given {times} times; give it once", key)
@@ -210,6 +207,13 @@ def parse_query(query: str) -> dict[str, str]:
         return QUERY.validate_python(params)
     except ValidationError as error:
         raise _query_error(error) from None
+
+
+def _unquote(text: str) -> str:
+    """``unquote_plus``, skipped when there is nothing to decode (most values)."""
+    if "%" in text:
+        return unquote_plus(text, errors="replace")
+    return text.replace("+", " ") if "+" in text else text
 
 
 def parse_batch(raw: bytes) -> list[dict[str, str | float | None]]:
