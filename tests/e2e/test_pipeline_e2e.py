@@ -162,8 +162,26 @@ def test_gate_failure_proposes_nothing_unless_forced(tmp_path: Path, synthetic_c
     summary = json.loads(summary_file.read_text())
     assert summary["gate"]["passed"] is False
     assert summary["proposal"] is None
-    assert "no proposal" in result.stdout and "ROC-AUC floor" in result.stdout
+    assert summary["status"] == "succeeded"  # a refused candidate is not a failed run: exit 0
+    failed = [rule["name"] for rule in summary["gate"]["rules"] if not rule["passed"]]
+    assert failed == ["ROC-AUC floor"]
+    verdict = result.stdout.strip().splitlines()[-1]  # the last line says what happened
+    assert verdict.startswith("gate failed: ROC-AUC floor (candidate ROC-AUC")
+    assert "Nothing was proposed; production keeps serving" in verdict
+    assert verdict.endswith("--param force_promotion=true")
     assert not (home / "proposals").exists() or not list((home / "proposals").glob("*.json"))
+    strict = crashed(
+        "pipelines",
+        "crashed_pipeline",
+        "run-local",
+        "--fail-on-gate",
+        *params(WINDOWS),
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert strict.returncode == 6, strict.stderr[-2000:]  # README: 6 = the gate refused
+    assert strict.stderr.strip().splitlines()[-1] == f"error: {verdict}"
     forced = run_local(summary_file, env, tmp_path, {**WINDOWS, "force_promotion": "true"})
     summary = json.loads(summary_file.read_text())
     assert summary["proposal"]["action"] == "created", forced.stdout
