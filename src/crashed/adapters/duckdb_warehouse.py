@@ -130,7 +130,7 @@ class DuckDBWarehouse:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         staging = self.path.parent / f".staging-{name}-{uuid.uuid4().hex[:12]}.parquet"
         try:
-            rows, schema = write_parquet(chunks, name, staging, compression="none")
+            rows, schema = write_parquet(chunks, name, staging, staging=True)
             casts = dict(retype() if retype else {})
             select = ", ".join(_cast(c, casts.get(c)) for c in schema.names) if casts else "*"
             source = "'" + str(staging).replace("'", "''") + "'"
