@@ -192,6 +192,9 @@ def test_sigint_during_train_stops_the_step_and_cleans_up(tmp_path: Path, csv_fi
     assert steps["publish"]["reason"] == "interrupted"
     assert summary["proposal"] is None
     assert not any("Traceback" in line for line in lines)
+    last = lines[-1]  # one line: the signal, what was stopped, the temp folder, the record
+    assert last.startswith("error: interrupted by SIGINT: stopped step 'train' (process group ")
+    assert "; removed the run's temp folder " in last
 
 
 def test_sigterm_exits_143(tmp_path: Path, csv_file: Path) -> None:
@@ -238,6 +241,7 @@ def test_sigterm_stops_the_step_container(
 
     assert code == 143, "\n".join(lines[-30:])
     assert summary["steps"]["train"]["status"] == "interrupted"
+    assert f"stopped step 'train' (container crashed-{run_id}-train)" in lines[-1]
     left = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"name=crashed-{run_id}-"],
         capture_output=True,

@@ -248,8 +248,9 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
                 click.echo(line)
             if interrupts.signum is not None:
                 stopped = ", ".join(interrupts.stopped) or "no step was running"
+                removed = "could not remove" if work.exists() else "removed"
                 raise CrashedError(
-                    f"interrupted by {interrupts.signal_name}: stopped {stopped}; removed the "
+                    f"interrupted by {interrupts.signal_name}: stopped {stopped}; {removed} the "
                     f"run's temp folder {work}; run {summary.run_id} recorded as interrupted"
                     + (f" in {summary_path}" if summary_path else ""),
                     exit_code=interrupts.exit_code,
