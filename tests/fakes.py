@@ -80,6 +80,14 @@ class FakeWarehouse:
         self.tables[table] = frame.copy()
         return len(frame)
 
+    def load_chunks(self, table: str, chunks: Any, retype: Any = None) -> int:
+        frame = pd.concat(list(chunks), ignore_index=True)  # the old table stays on failure
+        for column, kind in (retype() if retype else {}).items():
+            frame[column] = pd.to_numeric(frame[column]).astype(
+                "Int64" if kind == "INT64" else "Float64"
+            )
+        return self.load_frame(table, frame)
+
     def query(self, sql: str, params: QueryParams | None = None) -> pd.DataFrame:
         return self._sql(sql, params)
 

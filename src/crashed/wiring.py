@@ -46,7 +46,9 @@ class Adapters:
             )
         from crashed.adapters.duckdb_warehouse import DuckDBWarehouse
 
-        return DuckDBWarehouse(s.home / "warehouse.duckdb", lake=self.lake)
+        return DuckDBWarehouse(
+            s.home / "warehouse.duckdb", lake=self.lake, lock_timeout=s.warehouse_lock_timeout
+        )
 
     @cached_property
     def git_host(self) -> GitHost:

@@ -43,3 +43,15 @@ def test_light_steps_do_not_import_the_training_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_fakes_satisfy_the_ports() -> None:
+    from tests.fakes import FakeGitHost, FakeLake, FakeOrchestrator, FakePorts, FakeWarehouse
+
+    from crashed.ports import GitHost, Lake, Orchestrator, Ports, Warehouse
+
+    assert isinstance(FakeLake(), Lake)
+    assert isinstance(FakeWarehouse(FakeLake()), Warehouse)
+    assert isinstance(FakeGitHost(), GitHost)
+    assert isinstance(FakeOrchestrator(), Orchestrator)
+    assert isinstance(FakePorts(), Ports)
