@@ -9,13 +9,12 @@ and ``make_reference`` writes artifacts into its :class:`LocalLake` and a promot
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.factories import store_reference
+from tests.published_run import published_run
 from tests.servers.fake_k8s import FakeK8s, write_kubeconfig
 from tests.servers.procs import Server, free_port, start_server
 
@@ -64,19 +63,16 @@ def lake_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalLake:
     home = tmp_path / "home"
     monkeypatch.setenv("CRASHED_HOME", str(home))
     monkeypatch.setenv("CRASHED_PLATFORM", "local")
+    monkeypatch.setenv("LAKE_BUCKET", BUCKET)
     for name in ("CRASHED_LAKE", "CRASHED_IMAGE", "K8S_NAMESPACE", "CRASHED_MODEL_REFERENCE"):
         monkeypatch.delenv(name, raising=False)
     return LocalLake(home / "lake")
 
 
 def promoted_reference(lake: LocalLake, run_id: str) -> PromotedReference:
-    """Store tiny artifacts for ``run_id`` and return the reference that names them."""
-    files = {
-        "model": f"model of {run_id}".encode(),
-        "distributions": b'{"features": {}}',
-        "metrics": json.dumps({"run": run_id}).encode(),
-    }
-    return store_reference(lake, run_id, files, bucket=BUCKET)
+    """A real published run's artifacts stored as ``run_id`` (deploy verifies their content,
+    as `crashed models verify` does), and the reference that names them."""
+    return published_run().publish_as(lake, run_id, bucket=BUCKET)
 
 
 @pytest.fixture

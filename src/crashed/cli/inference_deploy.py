@@ -78,7 +78,7 @@ def deploy(
     namespace = _namespace(app, namespace)
     path = reference_path or settings.crashed_model_reference
     plan = release.plan(
-        path, app.adapters.lake, image, namespace, release.pod_env(settings.pod_env())
+        path, app.adapters.lake, image, namespace, release.pod_env(settings.pod_env()), settings
     )
     model = plan.reference.model
     if dry_run:

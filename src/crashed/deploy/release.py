@@ -17,7 +17,8 @@ from crashed.deploy import manifests
 from crashed.errors import CrashedError, InputError, NotFoundError
 from crashed.k8s_records import Applied, DeploymentInfo, Progress, RolloutState
 from crashed.ports import Cluster, Lake
-from crashed.verification import verify_reference
+from crashed.settings import Settings
+from crashed.verification import verify_contents, verify_reference
 
 # Settings the inference pods must not inherit from the deploying environment.
 _NOT_FOR_PODS = {"CRASHED_IMAGE", "K8S_NAMESPACE", "CRASHED_HOME", "CRASHED_MODEL_REFERENCE"}
@@ -72,15 +73,23 @@ def plan(
     image: str,
     namespace: str,
     env: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> Plan:
     """Read, check and verify the reference, then render the manifests.
 
     Refuses (``NotFoundError``) a reference that promotes no model, and (``InputError``) one
-    whose artifacts are missing from the lake or do not match their recorded size and sha256.
+    whose artifacts are missing from the lake or do not match their recorded size and sha256 —
+    and, given ``settings``, whose artifacts lie outside the model's prefix or are not what
+    they claim (``crashed models verify``'s checks: a swapped model never reaches a pod).
     """
     source = str(reference_path)
     reference = require_promoted(read_reference(reference_path), source)
-    failed = [check for check in verify_reference(reference, lake) if not check.ok]
+    checks = (
+        verify_contents(reference, lake, settings)
+        if settings is not None
+        else verify_reference(reference, lake)
+    )
+    failed = [check for check in checks if not check.ok]
     if failed:
         details = "; ".join(f"{c.name} ({c.uri}): {c.problem}" for c in failed)
         raise InputError(f"refusing to deploy {source}: artifacts failed verification: {details}")
