@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         help="local tag of a service image: NAME=TAG, or TAG for bigquery-emulator",
     )
     parser.add_argument("--keep", action="store_true", help="keep the clone (debugging)")
+    parser.add_argument(
+        "--source", default=str(ROOT), help="repository to clone HEAD of (default: this one)"
+    )
     args = parser.parse_args(argv)
 
     config = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text(encoding="utf-8"))
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         images[name or "bigquery-emulator"] = tag
 
     commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ["git", "-C", args.source, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
     variables = {
         "CI": "true",
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     hosts: list[str] = []
     try:
         subprocess.run(
-            ["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(checkout)], check=True
+            ["git", "clone", "-q", "--no-hardlinks", args.source, str(checkout)], check=True
         )
         subprocess.run(["git", "-C", str(checkout), "checkout", "-q", commit], check=True)
         for service in job.get("services") or []:

@@ -323,3 +323,30 @@ def test_the_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:
     from crashed.deploy import manifests  # the same render from the source tree
 
     assert int(count) == len(manifests.render("r/crashed:1", "ns", "{}")) >= 6
+
+
+# -- deploy/gitlab_test_job.py: GitLab's variables and image names, resolved locally -------------
+
+
+def test_the_local_job_runner_expands_variables_and_maps_the_projects_images() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "gitlab_test_job", ROOT / "deploy" / "gitlab_test_job.py"
+    )
+    assert spec and spec.loader
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    variables = {"CI_PROJECT_DIR": "/builds/crashed", "X": "1"}
+    assert job.expand("$CI_PROJECT_DIR/.lake", variables) == "/builds/crashed/.lake"
+    assert job.expand("${X}-$UNSET-", variables) == "1--"
+    images = {"ci": "crashed-ci:local", "bigquery-emulator": "crashed-bigquery:local"}
+    assert job.local_image("$CI_REGISTRY_IMAGE/ci:$CI_COMMIT_SHA", images) == "crashed-ci:local"
+    assert (
+        job.local_image("$CI_REGISTRY_IMAGE/bigquery-emulator:$CI_COMMIT_SHA", images)
+        == "crashed-bigquery:local"
+    )
+    with pytest.raises(SystemExit, match="not one of this project's images"):
+        job.local_image("docker.io/library/postgres:16", images)
+    with pytest.raises(SystemExit, match="no local image given for 'runtime'"):
+        job.local_image("$CI_REGISTRY_IMAGE:$CI_COMMIT_SHA", images)
