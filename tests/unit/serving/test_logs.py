@@ -84,9 +84,22 @@ def test_access_record_has_named_fields_and_no_headers() -> None:
 
 
 def test_gunicorn_logconfig_is_a_valid_dict_config() -> None:
-    config = gunicorn_logconfig("WARNING")
-    logging.config.dictConfig(config | {"root": {"level": "WARNING", "handlers": []}})
-    access = logging.getLogger("gunicorn.access")
-    assert isinstance(access.handlers[0].formatter, AccessFormatter)
-    assert isinstance(logging.getLogger("gunicorn.error").handlers[0].formatter, LogFormatter)
-    assert logging.getLogger("gunicorn.error").level == logging.WARNING
+    root = logging.getLogger()
+    names = ("gunicorn.access", "gunicorn.error")
+    saved = [(root, root.level, root.handlers[:], root.propagate)] + [
+        (lg, lg.level, lg.handlers[:], lg.propagate) for lg in map(logging.getLogger, names)
+    ]
+    try:
+        config = gunicorn_logconfig("WARNING")
+        root_config = {"level": logging.getLevelName(root.level), "handlers": []}
+        logging.config.dictConfig(config | {"root": root_config})
+        access = logging.getLogger("gunicorn.access")
+        assert isinstance(access.handlers[0].formatter, AccessFormatter)
+        error = logging.getLogger("gunicorn.error")
+        assert isinstance(error.handlers[0].formatter, LogFormatter)
+        assert error.level == logging.WARNING
+    finally:  # leave the process's logging as it was for other tests
+        for logger, level, handlers, propagate in saved:
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
