@@ -17,7 +17,7 @@ import pandas as pd
 
 from crashed.core.checksums import bytes_digest
 from crashed.errors import NotFoundError
-from crashed.pipeline_records import RunInfo
+from crashed.orchestration_records import RunInfo
 from crashed.ports import (
     FileRevision,
     Lake,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import pandas as pd
 
-    from crashed.pipeline_records import CompiledPipeline, DeployResult, RunInfo
+    from crashed.orchestration_records import CompiledPipeline, DeployResult, RunInfo
 
 QueryParams = Mapping[str, Any]
 """Named query parameters. SQL refers to them as ``@name`` (BigQuery style) in every adapter.
@@ -236,7 +236,7 @@ class Ports(Protocol):
 class Orchestrator(Protocol):
     """Where compiled pipelines are deployed and run (Kubeflow Pipelines, or this machine).
 
-    Records live in :mod:`crashed.pipeline_records` (``CompiledPipeline``, ``DeployResult``,
+    Records live in :mod:`crashed.orchestration_records` (``CompiledPipeline``, ``DeployResult``,
     ``RunInfo``). ``pipeline`` is the crashed pipeline name (``crashed_pipeline``).
     """
 

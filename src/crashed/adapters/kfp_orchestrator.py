@@ -22,7 +22,7 @@ uses; else the newest) in the pipeline's experiment; ``runs_in_flight`` lists th
 pending/running runs, started by hand or by its recurring runs.
 
 KFP's cron has a leading *seconds* field: the spec's 5-field schedule is converted
-(:func:`crashed.pipeline_records.kfp_cron`).
+(:func:`crashed.orchestration_records.kfp_cron`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from crashed.adapters.kfp_runs import (
 )
 from crashed.adapters.kfp_session import REQUEST_TIMEOUT, KfpSession, equals_filter, safe_host
 from crashed.errors import CrashedError, NotFoundError
-from crashed.pipeline_records import CompiledPipeline, DeployAction, DeployResult, RunInfo
+from crashed.orchestration_records import CompiledPipeline, DeployAction, DeployResult, RunInfo
 
 
 def pipeline_display_name(name: str, environment: str) -> str:

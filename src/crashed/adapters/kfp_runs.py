@@ -1,4 +1,4 @@
-"""KFP runs as :class:`~crashed.pipeline_records.RunInfo`: start one, read one, and the
+"""KFP runs as :class:`~crashed.orchestration_records.RunInfo`: start one, read one, and the
 offline deploy plan (what a dry run shows when the server cannot be read)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crashed.adapters.kfp_session import KfpSession, safe_host
-from crashed.pipeline_records import (
+from crashed.orchestration_records import (
     CompiledPipeline,
     DeployAction,
     DeployResult,

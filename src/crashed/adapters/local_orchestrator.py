@@ -27,7 +27,7 @@ from typing import Any
 from crashed.core.names import validate_run_id
 from crashed.errors import InputError, NotFoundError, ServiceError
 from crashed.fsio import atomic_write
-from crashed.pipeline_records import (
+from crashed.orchestration_records import (
     IN_FLIGHT,
     CompiledPipeline,
     DeployAction,

@@ -20,8 +20,8 @@ from crashed.fsio import atomic_write
 from crashed.pipeline.spec import CRASHED_PIPELINE, PIPELINES, PipelineSpec
 
 if TYPE_CHECKING:
+    from crashed.orchestration_records import DeployResult
     from crashed.pipeline.step_runners import StepRunner
-    from crashed.pipeline_records import DeployResult
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
@@ -197,6 +197,7 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
         were killed outright are swept at the start.
         """
         from crashed.core.names import validate_run_id
+        from crashed.orchestration_records import new_run_id
         from crashed.pipeline.compiler import compile_pipeline, read_compiled
         from crashed.pipeline.local_runner import (
             parse_overrides,
@@ -205,7 +206,6 @@ def _run_local_command(spec: PipelineSpec) -> click.Command:
             sweep_stale_workdirs,
         )
         from crashed.pipeline.step_runners import Interrupts
-        from crashed.pipeline_records import new_run_id
 
         settings = app.settings
         if image and runner != "docker":

@@ -27,8 +27,8 @@ import yaml
 from pydantic import SecretStr
 
 from crashed.errors import ConfigError, InputError
+from crashed.orchestration_records import CompiledPipeline, kfp_cron
 from crashed.pipeline.spec import PipelineSpec
-from crashed.pipeline_records import CompiledPipeline, kfp_cron
 from crashed.settings import Settings
 
 __all__ = [

@@ -37,12 +37,12 @@ from pathlib import Path
 from crashed.core.values import parse_bool
 from crashed.errors import CrashedError, InputError
 from crashed.fsio import atomic_write
+from crashed.orchestration_records import new_run_id
 from crashed.pipeline.compiled_tasks import Task, declared_parameters, load_tasks
 from crashed.pipeline.placeholders import Job, resolve, task_inputs
 from crashed.pipeline.run_summary import ManifestReader, RunSummary, StepResult
 from crashed.pipeline.spec import WINDOW_PARAMS
 from crashed.pipeline.step_runners import Echo, Interrupts, StepRunner, run_process
-from crashed.pipeline_records import new_run_id
 
 _BOOLEAN_PARAMS = ("force_promotion",)
 WORKDIR_PREFIX = "crashed-run-"

@@ -19,6 +19,7 @@ from kfp import compiler, dsl, kubernetes
 
 from crashed.adapters.local_lake import LocalLake
 from crashed.errors import InputError
+from crashed.orchestration_records import new_run_id
 from crashed.pipeline.compiled_tasks import load_tasks
 from crashed.pipeline.local_runner import (
     OWNER_FILE,
@@ -36,7 +37,6 @@ from crashed.pipeline.step_runners import (
     SubprocessRunner,
     local_command,
 )
-from crashed.pipeline_records import new_run_id
 
 # Every step runs this: log its label, print a line to stdout and stderr, then write its
 # output (a JSON echo of its args and env), or a manifest for "finish".
