@@ -50,7 +50,7 @@ image-bigquery:  ## Build the BigQuery emulator image (Python 3.13) the CI test 
 	$(DOCKER_BUILD) --build-arg PYTHON_IMAGE=$$(bash deploy/base-image.sh 3.13) \
 		-f deploy/bigquery-emulator.Dockerfile -t $(BIGQUERY_IMAGE) .
 
-test-containers: install image-bigquery  ## Container tests + GitLab's test job in the ci image
+test-containers: install image image-ci image-bigquery  ## Build the images; container tests + GitLab's test job
 	$(BIN)/python -m pytest -m containers
 	$(BIN)/python deploy/gitlab_test_job.py --image $(CI_IMAGE) \
 		--service-image $(BIGQUERY_IMAGE)
