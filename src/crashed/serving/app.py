@@ -3,7 +3,9 @@
 ``create_app(settings, lake)`` builds the model state over the lake it is handed and loads it
 right away. Under gunicorn the factory (``crashed.cli.inference:serving_app``, the composition
 root) runs in each worker after the fork (never ``--preload``), so every worker verifies and
-loads its own booster before it accepts a connection.
+loads its own booster before it accepts a connection. With settings and a lake it also starts
+the worker's prediction log (:mod:`crashed.serving.prediction_log`, unless
+``CRASHED_PREDICTION_LOG=0``), writing into that same lake.
 
 ``/predict`` is answered by :class:`~crashed.serving.predict.PredictEndpoint` in front of Flask;
 Flask serves ``/healthz``, ``/readyz``, ``/model``, ``/metrics`` and ``/openapi.json``.
@@ -26,6 +28,7 @@ from crashed.serving.metrics import CONTENT_TYPE, ServingMetrics, multiprocess_d
 from crashed.serving.model_state import LoadedModel, ModelState
 from crashed.serving.openapi import build_openapi
 from crashed.serving.predict import ROUTE, PredictEndpoint, ready_model
+from crashed.serving.prediction_log import PredictionLog
 from crashed.settings import Settings
 
 ROUTES = frozenset({ROUTE, "/healthz", "/readyz", "/model", "/metrics", "/openapi.json"})
@@ -86,7 +89,7 @@ def create_app(
         body = state.describe()
         if body["ready"]:
             return json_response(body)
-        error = {"error": f"model not ready: {state.reason}", "field": None}
+        error = {"error": f"model not ready: {body['reason']}", "field": None}
         return json_response(error | body, 503, {"Retry-After": "5"})
 
     @app.get("/model")
@@ -122,7 +125,11 @@ def create_app(
             openapi_cache[:] = [(model, build_openapi(encoder, model.info if model else None))]
         return json_response(openapi_cache[0][1])
 
-    app.wsgi_app = PredictEndpoint(app.wsgi_app, state, metrics)  # type: ignore[method-assign]
+    prediction_log = None
+    if settings is not None and lake is not None:
+        prediction_log = PredictionLog.from_settings(settings, lake, metrics)
+    app.extensions["crashed"]["prediction_log"] = prediction_log
+    app.wsgi_app = PredictEndpoint(app.wsgi_app, state, metrics, prediction_log)  # type: ignore[method-assign]
     return app
 
 

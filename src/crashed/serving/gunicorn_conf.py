@@ -7,9 +7,16 @@ Used as ``gunicorn -c python:crashed.serving.gunicorn_conf``.
 - **No preload**: the app (and XGBoost) is imported and the model loaded in each worker after
   the fork; XGBoost's OpenMP state does not survive a fork (xgboost#8040). This module imports
   nothing heavy, so the master stays small.
-- ``SIGHUP`` to the master starts fresh workers (which read the model reference again, verify
-  and load it) and then gracefully stops the old ones: the listening socket stays open
-  throughout, queued connections wait for a new worker, in-flight requests finish.
+- **Model switch** (``crashed inference reload``): ``SIGUSR1`` to the master, which gunicorn
+  forwards to every worker (and reopens its log files, a no-op for our stdout/stderr logs);
+  :func:`post_worker_init` chains the worker's handler with
+  :meth:`~crashed.serving.model_state.ModelState.request_switch`, so each worker loads and
+  verifies the new reference beside the served model and swaps only when it verified.
+  ``SIGHUP`` (gunicorn's own reload: new workers, then the old ones stop) still works but makes
+  requests wait in the socket queue while the new workers boot (measured in bench/).
+- Errors gunicorn answers itself (request line or header over the limit, malformed request)
+  are JSON ``{"error", "field"}`` like the app's: :func:`json_write_error` replaces gunicorn's
+  HTML ``util.write_error`` (the client value shown is clipped to 200 characters).
 - Access, error and app logs are JSON lines (python-json-logger through ``logconfig_dict``,
   see :mod:`crashed.serving.logs`): access on stdout, the rest on stderr.
 - Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set here, before any worker
@@ -24,6 +31,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gunicorn import util as _gunicorn_util
 
 from crashed.serving.logs import ACCESS_FORMAT, gunicorn_logconfig
 
@@ -80,6 +89,30 @@ control_socket_disable = True  # gunicorn >= 24: one shared ~/.gunicorn socket w
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
+# ---- JSON for gunicorn's own errors ---------------------------------------------------------
+_FIELDS = {414: "request_line", 431: "headers"}
+SHOWN = 200
+"""At most this many characters of a client value appear in an error body."""
+
+
+def json_write_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's error answer (400/414/431/…, before the app runs), as our JSON error body."""
+    import json
+
+    message = reason if not mesg else f"{reason}: {mesg}"
+    if len(message) > SHOWN:
+        message = message[:SHOWN] + "…"
+    body = json.dumps({"error": message, "field": _FIELDS.get(status_int)}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    _gunicorn_util.write_nonblock(sock, head.encode("latin1") + body)
+
+
+_gunicorn_util.write_error = json_write_error
+
+
 # ---- hooks -----------------------------------------------------------------------------------
 def on_starting(server: Any) -> None:
     """Fresh metrics for a fresh master: clear leftovers of a previous run in the folder."""
@@ -97,6 +130,25 @@ def on_starting(server: Any) -> None:
     )
 
 
+def post_worker_init(worker: Any) -> None:
+    """Chain the worker's ``SIGUSR1`` (log reopen) with a model switch in a watcher thread."""
+    import signal
+
+    state = getattr(worker.wsgi, "extensions", {}).get("crashed", {}).get("state")
+    if state is None:
+        return
+    state.start_watcher()
+    previous = signal.getsignal(signal.SIGUSR1)
+
+    def _usr1(signum: int, frame: Any) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        state.request_switch()
+
+    signal.signal(signal.SIGUSR1, _usr1)
+    signal.siginterrupt(signal.SIGUSR1, False)
+
+
 def on_reload(server: Any) -> None:
     server.log.info("SIGHUP: starting new workers (they reload the model reference)")
 
@@ -106,6 +158,15 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, os.environ[_MULTIPROC])
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Final flush of the worker's prediction log (in the worker, on graceful exit)."""
+    import sys
+
+    prediction_log = sys.modules.get("crashed.serving.prediction_log")
+    if prediction_log is not None:
+        prediction_log.close_all()
 
 
 def worker_abort(worker: Any) -> None:

@@ -51,7 +51,8 @@ def multiprocess_dir() -> str | None:
 
 
 class ServingMetrics:
-    """Request counts by route/method/status, latency and prediction-probability histograms."""
+    """Request counts by route/method/status, latency and prediction-probability histograms,
+    and the prediction log's written / dropped / lost rows and flush errors."""
 
     def __init__(self, multiprocess: str | None = None) -> None:
         self.multiprocess = multiprocess
@@ -80,6 +81,26 @@ class ServingMetrics:
             "1 when a verified model is loaded (minimum over live workers).",
             registry=self.registry,
             multiprocess_mode="livemin",
+        )
+        self.log_written = Counter(
+            "crashed_prediction_log_written",
+            "Predictions written to the prediction log in the lake.",
+            registry=self.registry,
+        )
+        self.log_dropped = Counter(
+            "crashed_prediction_log_dropped",
+            "Predictions not logged because the worker's log queue was full.",
+            registry=self.registry,
+        )
+        self.log_lost = Counter(
+            "crashed_prediction_log_lost",
+            "Predictions not logged because writing them to the lake failed.",
+            registry=self.registry,
+        )
+        self.log_flush_errors = Counter(
+            "crashed_prediction_log_flush_errors",
+            "Prediction-log files that could not be written to the lake.",
+            registry=self.registry,
         )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 

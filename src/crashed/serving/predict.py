@@ -4,7 +4,7 @@
 the probes and metadata); every ``/predict`` request — valid or not, any method — is answered
 here and nowhere else: :func:`~crashed.serving.requests.parse_query` /
 :func:`~crashed.serving.requests.parse_batch` (the pydantic request models), the model's
-predictor, the JSON body, the Prometheus counters. Errors are
+predictor, the JSON body, the Prometheus counters, the prediction log. Errors are
 :class:`~crashed.serving.errors.ApiError` bodies, exactly as the Flask routes render them.
 
 Why not a Flask view: Flask's per-request machinery (request and app contexts, URL routing,
@@ -21,7 +21,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any
+from time import perf_counter
+from time import time as wall_time
+from typing import TYPE_CHECKING, Any
 
 from crashed.core.encoder import FeatureError
 from crashed.core.features import CATEGORY_FEATURES
@@ -31,6 +33,9 @@ from crashed.serving.metrics import ServingMetrics
 from crashed.serving.model_state import LoadedModel, ModelState
 from crashed.serving.predictor import BatchFeatureError, Prediction
 from crashed.serving.requests import parse_batch, parse_query
+
+if TYPE_CHECKING:
+    from crashed.serving.prediction_log import PredictionLog
 
 log = logging.getLogger("crashed.serving.app")
 
@@ -45,10 +50,17 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 class PredictEndpoint:
     """WSGI: ``/predict`` answered here, every other path passed on to ``app``."""
 
-    def __init__(self, app: WsgiApp, state: ModelState, metrics: ServingMetrics) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        state: ModelState,
+        metrics: ServingMetrics,
+        prediction_log: PredictionLog | None = None,
+    ) -> None:
         self.app = app
         self.state = state
         self.metrics = metrics
+        self.log = prediction_log
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != ROUTE:
@@ -86,20 +98,39 @@ class PredictEndpoint:
 
     def predict_one(self, query: str) -> bytes:
         model = ready_model(self.state, self.metrics)
+        started = perf_counter()
+        params = parse_query(query)
         try:
-            result = model.predictor.predict_one(parse_query(query))
+            result = model.predictor.predict_one(params)
         except FeatureError as error:
             raise feature_error(model, error.field, error.message) from None
+        if self.log is not None:  # one tuple appended; columns are built by the flusher
+            self.log.record(
+                (
+                    wall_time(),
+                    model,
+                    params.get("id"),
+                    "get",
+                    result.features,
+                    result.probability,
+                    result.prediction,
+                    (perf_counter() - started) * 1e6,
+                )
+            )
         self.metrics.observe_prediction(result.probability)
         return prediction_json(model, result).encode()
 
     def predict_batch(self, raw: bytes) -> bytes:
         model = ready_model(self.state, self.metrics)
+        started = perf_counter()
         instances = parse_batch(raw)
         try:
             scored = model.predictor.predict_many(instances)
         except BatchFeatureError as error:
             raise feature_error(model, error.field, error.message, error.index) from None
+        if self.log is not None:
+            latency = (perf_counter() - started) * 1e6
+            self.log.record_batch(wall_time(), model, instances, scored, latency)
         self.metrics.observe_predictions([probability for probability, _ in scored])
         predictions = [
             {"prediction": prediction, "probability": round(probability, 6)}
@@ -131,10 +162,11 @@ def ready_model(state: ModelState, metrics: ServingMetrics) -> LoadedModel:
             metrics.set_ready(True)
             model = state.model
         if model is None:
+            reason = state.public_reason  # no server paths to clients; the log has them
             raise ApiError(
                 503,
-                f"model not ready: {state.reason}",
-                extra={"ready": False, "reason": state.reason},
+                f"model not ready: {reason}",
+                extra={"ready": False, "reason": reason},
                 headers={"Retry-After": "5"},
             )
     return model

@@ -29,6 +29,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     WithJsonSchema,
@@ -90,10 +91,24 @@ _STRICT = ConfigDict(extra="forbid")
 _JsonValue = StrictStr | StrictInt | StrictFloat | None
 
 
+MAX_ID = 128
+CLIENT_ID = "id"
+_ClientId = Annotated[StrictStr, StringConstraints(max_length=MAX_ID)]
+_ID_SCHEMA = _schema(
+    {"type": "string", "maxLength": MAX_ID, "examples": ["T20180012345"]},
+    description="optional client id of the crash (e.g. its accident_no), at most "
+    f"{MAX_ID} characters: recorded in the prediction log so outcomes can be joined later; "
+    "never a feature of the model",
+)
+
+
 def _features(name: str, value_type: Any, doc: str) -> Any:
-    """A TypedDict of the 20 raw features, all optional: validation yields a plain dict of
-    exactly the features given (no model object to dump per request or per batch row)."""
+    """A TypedDict of the 20 raw features and the client ``id``, all optional: validation
+    yields a plain dict of exactly the keys given (no model object to dump per request or per
+    batch row)."""
     fields = {f: Annotated[value_type, _KIND_SCHEMAS[_KIND[f]]] for f in RAW_FEATURES}
+    id_type = _ClientId if value_type is str else _ClientId | None
+    fields[CLIENT_ID] = Annotated[id_type, _ID_SCHEMA]
     typed = TypedDict(name, fields, total=False)  # type: ignore[operator]
     typed.__doc__ = doc
     typed.__pydantic_config__ = _STRICT  # type: ignore[attr-defined]
@@ -267,6 +282,9 @@ def _batch_error(error: ValidationError, body: object) -> ApiError:
         message = f"instances[{index}] must be an object of feature: value, got {got}"
         return ApiError(400, message, "instances", index=index)
     field = str(loc[2])
+    if field == CLIENT_ID and kind != "extra_forbidden":
+        message = f"{CLIENT_ID}: expected a string of at most {MAX_ID} characters or null"
+        return ApiError(400, message, field, index=index)
     if kind == "extra_forbidden":
         message = f"unknown feature {field!r}; the features are: {_FEATURE_LIST}"
         return ApiError(400, message, field, index=index)

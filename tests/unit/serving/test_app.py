@@ -436,7 +436,13 @@ def test_openapi_describes_everything(client: FlaskClient) -> None:
     }
     get = document["paths"]["/predict"]["get"]
     parameters = {p["name"]: p["schema"] for p in get["parameters"]}
-    assert set(parameters) == set(RAW_FEATURES)
+    assert set(parameters) == {*RAW_FEATURES, "id"}  # id: the client's, never a feature
+    assert parameters["id"] == {
+        "type": "string",
+        "maxLength": 128,
+        "examples": ["T20180012345"],
+        "description": parameters["id"]["description"],
+    }
     assert "Saturday" in parameters["day_of_week"]["enum"]
     assert parameters["males"]["type"] == "integer"
     assert "default" in parameters["speed_zone"]
@@ -454,7 +460,7 @@ def test_openapi_is_valid_and_generated_from_the_models(
     schemas = document["components"]["schemas"]
     assert schemas["BatchRequest"]["properties"]["instances"]["maxItems"] == MAX_BATCH
     assert schemas["BatchRequest"]["additionalProperties"] is False
-    assert set(schemas["Instance"]["properties"]) == set(RAW_FEATURES)
+    assert set(schemas["Instance"]["properties"]) == {*RAW_FEATURES, "id"}
     assert set(schemas["PredictionResponse"]["required"]) == {
         "prediction",
         "probability",
