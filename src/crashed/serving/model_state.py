@@ -5,7 +5,14 @@ port into the sha256-keyed cache (size and sha256 verified), and loads the boost
 ``nthread=1`` and its encoder. Any failure leaves the state *not ready* with a one-line reason
 (logged); it never raises and never keeps a model that failed verification. A not-ready state
 retries at most every ``retry_seconds`` when asked (``/readyz``, ``/predict``), so a lake outage
-at boot heals by itself; a ready state is never reloaded implicitly (SIGHUP starts new workers).
+at boot heals by itself; a ready state is never reloaded implicitly.
+
+**Switching models** (:meth:`ModelState.switch`): the new reference is loaded and verified
+*beside* the served model, which keeps answering meanwhile; only a verified model replaces it
+(one reference assignment, atomic for the request threads). A reference that fails keeps the old
+model serving, and the failure is logged and shown in ``/readyz`` (``last_load``). Under
+gunicorn a watcher thread per worker runs the switch when asked (:meth:`request_switch`, from
+the worker's ``SIGUSR1`` handler, see :mod:`crashed.serving.gunicorn_conf`).
 
 Under gunicorn each worker builds its own state after the fork (the app factory runs in the
 worker: no ``--preload``, see xgboost#8040). The lake is handed in: adapters are built only by
@@ -14,9 +21,11 @@ the composition root (``crashed.cli.inference.serving_app``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -91,8 +100,16 @@ class ModelState:
     reference: Reference | None = None
     """The last reference read successfully (also when its model failed to load)."""
     attempts: int = 0
+    served_reference_sha256: str | None = None
+    """sha256 of the reference file's bytes the served model was loaded from."""
+    last_load: dict[str, Any] | None = None
+    """The last load or switch attempt: ``{reference_sha256, ok, at[, reason]}`` (reason is
+    client-safe: no server paths)."""
     _last_attempt: float | None = field(default=None, init=False, repr=False)
+    _attempt_sha256: str | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _wake: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _watcher: threading.Thread | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_settings(
@@ -117,6 +134,45 @@ class ModelState:
         with self._lock:
             return self._load_locked()
 
+    def switch(self) -> bool:
+        """Load the reference beside the served model and swap only when it verified.
+
+        A reference file whose bytes are those of the served model is a no-op. Returns True
+        when the reference's model is now served; on False the previous model (if any) still
+        serves and :attr:`last_load` says why."""
+        with self._lock:
+            digest = _file_sha256(self.reference_path)
+            if (
+                self.model is not None
+                and digest is not None
+                and digest == self.served_reference_sha256
+            ):
+                self.last_load = _attempt(digest, True)
+                log.info("model switch: the reference is unchanged, already serving it")
+                return True
+            return self._load_locked()
+
+    def start_watcher(self) -> None:
+        """Start the thread that runs :meth:`switch` each time :meth:`request_switch` is called."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(
+                target=self._watch, name="crashed-model-switch", daemon=True
+            )
+            self._watcher.start()
+
+    def request_switch(self) -> None:
+        """Ask the watcher thread to switch (safe in a signal handler: it only sets an event)."""
+        self._wake.set()
+
+    def _watch(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.switch()
+            except Exception:  # never let the watcher die: the next request must work
+                log.exception("model switch: unexpected error")
+
     def retry_if_due(self) -> bool:
         """When not ready and the retry interval has passed, try loading again (non-blocking:
         a request never waits for another thread's load). Returns readiness."""
@@ -138,19 +194,33 @@ class ModelState:
         self.attempts += 1
         self._last_attempt = time.monotonic()
         started = time.perf_counter()
+        self._attempt_sha256 = _file_sha256(self.reference_path)
         try:
             model = self._load_model(started)
-        except _NotReady as problem:
-            self.model = None
-            self.reason = str(problem)
-            log.error("model not ready: %s", self.reason)
-            return False
         except Exception as error:
-            self.model = None
-            self.reason = f"unexpected {type(error).__name__} while loading: {error}"
-            log.exception("model not ready: %s", self.reason)
+            reason = (
+                str(error)
+                if isinstance(error, _NotReady)
+                else (f"unexpected {type(error).__name__} while loading: {error}")
+            )
+            self.last_load = _attempt(self._attempt_sha256, False, self.public(reason))
+            served = self.model
+            if served is not None:
+                log.error(
+                    "model switch failed, still serving %s sha256 %s: %s",
+                    served.info["run_id"],
+                    served.info["sha256"][:12],
+                    reason,
+                    exc_info=not isinstance(error, _NotReady),
+                )
+                return False
+            self.reason = reason
+            log.error("model not ready: %s", reason, exc_info=not isinstance(error, _NotReady))
             return False
-        self.model = model
+        self.model = model  # the swap: one reference assignment, request threads never wait
+        self.reference = model.reference
+        self.served_reference_sha256 = self._attempt_sha256
+        self.last_load = _attempt(self._attempt_sha256, True)
         self.reason = ""
         info = model.info
         log.info(
@@ -171,7 +241,8 @@ class ModelState:
             reference = read_reference(self.reference_path)
         except CrashedError as error:
             raise _NotReady(f"cannot read the model reference: {error.message}") from None
-        self.reference = reference
+        if self.model is None:
+            self.reference = reference
         if isinstance(reference, EmptyReference):
             raise _NotReady(f"no model promoted yet ({source}: {reference.message})")
         lake = self._lake()
@@ -215,25 +286,60 @@ class ModelState:
         return self.lake
 
     # ---- reporting -----------------------------------------------------------------------
+    def public(self, text: str) -> str:
+        """``text`` without server file paths (clients see this; the log keeps the paths)."""
+        text = text.replace(str(self.reference_path), self.reference_path.name)
+        text = text.replace("file:///", "/")
+        return _ABSOLUTE_PATH.sub(lambda m: f"<server path>/{m.group(1)}", text)
+
+    @property
+    def public_reason(self) -> str:
+        """Why not ready, safe to show to clients."""
+        return self.public(self.reason)
+
     def describe(self) -> dict[str, Any]:
-        """``/readyz`` body: ready or not, why not, and which model."""
+        """``/readyz`` body: ready or not, why not, which model, and the last load attempt."""
         model = self.model
+        extra = {"last_load": self.last_load} if self.last_load is not None else {}
         if model is not None:
             return {
                 "ready": True,
                 "model": model.info,
                 "loaded_at": model.loaded_at,
+                "reference_sha256": self.served_reference_sha256,
                 "pid": os.getpid(),
-            }
+            } | extra
         return {
             "ready": False,
-            "reason": self.reason,
+            "reason": self.public_reason,
             "attempts": self.attempts,
             "pid": os.getpid(),
-        }
+        } | extra
 
     def reference_dict(self) -> dict[str, Any] | None:
         return None if self.reference is None else as_dict(self.reference)
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s'\"(),:/]+/)*([^\s'\"(),:/]*)")
+"""An absolute path not inside a URI (``gs://b/x`` and ``file:///x`` are left alone)."""
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _attempt(digest: str | None, ok: bool, reason: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "reference_sha256": digest,
+        "ok": ok,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if reason is not None:
+        out["reason"] = reason
+    return out
 
 
 class _NotReady(Exception):
