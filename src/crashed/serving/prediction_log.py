@@ -6,9 +6,9 @@ blocks or fails a request. A daemon thread drains the queue every ``flush_rows``
 ``flush_seconds`` seconds (and on :meth:`PredictionLog.close`: gunicorn's ``worker_exit`` hook
 and ``atexit``), builds the columns of :data:`crashed.core.prediction_log.SCHEMA` and writes one
 Parquet file per model and day per flush through the Lake port it was handed:
-``predictions/<model>/date=YYYY-MM-DD/<host>-<pid>-<first-ts-us>-<seq>.parquet`` (host + pid +
-first timestamp + sequence: no two workers or pods ever pick the same name). A failing write is
-logged and counted (its rows are lost), never raised into a request.
+``predictions/<model>/date=YYYY-MM-DD/<host>-<pid>-<token>-<first-ts-us>-<seq>.parquet``
+(host, pid, a random token per log, first timestamp, sequence: no two workers or pods pick one
+name). A failing write is logged and counted (its rows are lost), never raised into a request.
 
 Batch rows are queued with their raw values and resolved (defaults filled in, as the model saw
 them) by the flusher, so a 1,000-row batch costs the request one ``deque.extend``.
@@ -20,6 +20,7 @@ import atexit
 import io
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -76,7 +77,8 @@ class PredictionLog:
         self.flush_seconds = flush_seconds
         self.queue_size = queue_size
         self.metrics = metrics
-        self.worker = f"{_safe(socket.gethostname())}-{os.getpid()}"
+        # + a random token: two logs of one process (tests, a re-created app) never collide
+        self.worker = f"{_safe(socket.gethostname())}-{os.getpid()}-{secrets.token_hex(3)}"
         self.dropped = 0
         self.written = 0
         self.flushes = 0
