@@ -12,6 +12,11 @@ Single rows are real Oct–Dec 2018 crashes (query strings for us, the same rows
 tensors for MLServer); then 1,000-row batches (``POST /predict`` vs V2 infer) in rows/s.
 
     python bench/bench_http.py [--csv PATH] [--duration 2] [--connections 8] [--rounds 8]
+                               [--log-case]
+
+``crashed`` serves with the prediction log on (the default), ``crashed_log_off`` is the same
+server with ``CRASHED_PREDICTION_LOG=0``: the log's cost is 1 - their per-round ratio (target
+<= 5 %). ``--log-case`` runs only those two and the trivial endpoint (results/http_log.json).
 
 Short runs in many alternating rounds, because the machine is shared: each round's ratio
 compares servers measured seconds apart, and the headline is the median of those ratios. The
@@ -266,6 +271,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8, help="alternating runs per server")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--no-mlserver", action="store_true", help="skip the MLServer peer")
+    parser.add_argument(
+        "--log-case",
+        action="store_true",
+        help="only the prediction log's cost: /predict with the log on vs off (and the trivial "
+        "endpoint), written to results/http_log.json",
+    )
     args = parser.parse_args()
     client = args.client
     if client == "auto":
@@ -318,7 +329,8 @@ def run(
     }
     workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
     env["WEB_CONCURRENCY"] = str(workers)
-    ports = {name: free_port() for name in ("crashed", "flask_view", "trivial", "mlserver")}
+    names = ("crashed", "crashed_log_off", "flask_view", "trivial", "mlserver")
+    ports = {name: free_port() for name in names}
     start_prod = [sys.executable, "-m", "crashed", "inference", "start-prod", "--bind"]
 
     def gunicorn(name: str, app: str) -> Server:
@@ -333,9 +345,19 @@ def run(
             env,
             work / "crashed.log",
         ),
+        # the same server with the prediction log off: the log's cost (target <= 5 %)
+        "crashed_log_off": Server(
+            "crashed_log_off",
+            [*start_prod, f"127.0.0.1:{ports['crashed_log_off']}"],
+            ports["crashed_log_off"],
+            env | {"CRASHED_PREDICTION_LOG": "0"},
+            work / "crashed_log_off.log",
+        ),
         "crashed_flask_view": gunicorn("flask_view", "_serving:flask_view_app()"),
         "trivial": gunicorn("trivial", "trivial_app:create_app()"),
     }
+    if args.log_case:
+        del servers["crashed_flask_view"]
     single: dict[str, list[Call]] = {
         name: [("GET", "/predict?" + urllib.parse.urlencode(p), None) for p, _ in requests]
         for name in servers
@@ -343,7 +365,7 @@ def run(
     ready_paths = dict.fromkeys(servers, "/readyz")
     mlserver_note = "skipped (--no-mlserver)"
     rows = [row for _, row in requests]
-    if not args.no_mlserver:
+    if not args.no_mlserver and not args.log_case:
         executable, mlserver_note = bench_mlserver.ensure_venv()
         print(f"MLServer: {mlserver_note}", flush=True)
         if executable is not None:
@@ -384,7 +406,8 @@ def run(
         for name in servers:
             drive(name, single[name], 2.0, args.connections)  # warm-up
         for round_no in range(args.rounds):
-            for name in servers:
+            order = list(servers) if round_no % 2 == 0 else list(reversed(servers))
+            for name in order:
                 stats = drive(name, single[name], args.duration, args.connections)
                 runs[name].append(stats)
                 print(
@@ -394,11 +417,81 @@ def run(
                     f"non-2xx {stats['non_2xx']}  errors {stats['socket_errors']}",
                     flush=True,
                 )
-        batch_runs = drive_batches(servers, requests, args, work)
+        if not args.log_case:
+            batch_runs = drive_batches(servers, requests, args, work)
+        logged = count_logged(home)
     finally:
         for server in servers.values():
             server.stop()
-    report(args, client, workers, requests, runs, batch_runs, mlserver_note, agreement)
+    if args.log_case:
+        report_log(args, client, workers, requests, runs, logged)
+    else:
+        report(args, client, workers, requests, runs, batch_runs, mlserver_note, agreement)
+
+
+def count_logged(home: Path) -> int:
+    """Parquet files the log-on server has written so far (proof the log was on)."""
+    return sum(1 for _ in (home / "lake").rglob("predictions/**/*.parquet"))
+
+
+def log_cost(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The prediction log's cost: 1 - (log on / log off) per round, median; CPU per request."""
+    on, off = runs["crashed"], runs["crashed_log_off"]
+    ratios = [a["rps"] / b["rps"] for a, b in zip(on, off, strict=True)]
+    cpu_on = statistics.median(r["server_cpu_us_per_request"] for r in on)
+    cpu_off = statistics.median(r["server_cpu_us_per_request"] for r in off)
+    return {
+        "throughput_cost": round(1 - statistics.median(ratios), 3),
+        "throughput_ratio_on_over_off_per_round": [round(r, 3) for r in ratios],
+        "server_cpu_us_per_request_on": round(cpu_on, 1),
+        "server_cpu_us_per_request_off": round(cpu_off, 1),
+        "target": "<= 0.05",
+    }
+
+
+def report_log(
+    args: argparse.Namespace,
+    client: str,
+    workers: int,
+    requests: list[Any],
+    runs: dict[str, list[dict[str, Any]]],
+    files: int,
+) -> None:
+    summary = {name: summarise(rs) for name, rs in runs.items()}
+    cost = log_cost(runs)
+    for name, row in summary.items():
+        print(
+            f"{name:<20} {row['rps']:>9.1f} req/s  p50 {row['p50_ms']:.2f}  p99 {row['p99_ms']:.2f}"
+        )
+    print(
+        f"\nprediction log cost = {cost['throughput_cost']:.1%} of /predict throughput "
+        f"(median of per-round on/off ratios; target <= 5%); server CPU per request "
+        f"{cost['server_cpu_us_per_request_on']:.0f} µs on vs "
+        f"{cost['server_cpu_us_per_request_off']:.0f} µs off; {files} log files written"
+    )
+    path = write_result(
+        "http_log",
+        {
+            "benchmark": "HTTP GET /predict with the prediction log on vs off (same gunicorn)",
+            "machine": machine(),
+            "client": client,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "gunicorn": {
+                "workers": workers,
+                "worker_class": "gthread",
+                "threads": os.environ.get("GUNICORN_THREADS", "4"),
+            },
+            "distinct_requests": len(requests),
+            "log_files_written": files,
+            "summary": summary,
+            "runs": runs,
+            "prediction_log": cost,
+            "throughput_ratio_vs_trivial": round(paired_ratio(runs["crashed"], runs["trivial"]), 3),
+        },
+    )
+    print(f"wrote {path}")
 
 
 def batch_calls(name: str, requests: list[tuple[dict[str, str], list[float]]]) -> list[Call]:
@@ -543,6 +636,7 @@ def report(
             ],
             "throughput_ratio_flask_view": round(view_ratio, 3),
             "server_cpu_ratio_trivial_over_crashed": round(cpu_ratio, 3),
+            "prediction_log": log_cost(runs),
             "target": ">= 0.90",
         },
     )
