@@ -333,6 +333,11 @@ def run(
     ports = {name: free_port() for name in names}
     start_prod = [sys.executable, "-m", "crashed", "inference", "start-prod", "--bind"]
 
+    # its own home (start-prod keeps a pid file there), reading the same lake
+    home_off = work / "home_off"
+    home_off.mkdir()
+    (home_off / "lake").symlink_to(home / "lake", target_is_directory=True)
+
     def gunicorn(name: str, app: str) -> Server:
         argv = gunicorn_argv(f"127.0.0.1:{ports[name]}", app=app)
         return Server(name, argv, ports[name], env, work / f"{name}.log")
@@ -350,7 +355,7 @@ def run(
             "crashed_log_off",
             [*start_prod, f"127.0.0.1:{ports['crashed_log_off']}"],
             ports["crashed_log_off"],
-            env | {"CRASHED_PREDICTION_LOG": "0"},
+            env | {"CRASHED_PREDICTION_LOG": "0", "CRASHED_HOME": str(home_off)},
             work / "crashed_log_off.log",
         ),
         "crashed_flask_view": gunicorn("flask_view", "_serving:flask_view_app()"),

@@ -197,7 +197,8 @@ def wait_logged(home: Home, rows: int, timeout: float = 60.0) -> pd.DataFrame:
 
 
 def monitor_json(home: Home, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    return json.loads(home.crashed("monitor", "run", "--json", *args, env=env))
+    out = home.crashed("monitor", "run", "--json", *args, env=env)
+    return json.loads(out[out.index("\n{") + 1 :] if not out.startswith("{") else out)
 
 
 @pytest.fixture(scope="module")
