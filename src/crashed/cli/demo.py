@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from crashed.cli.context import AppContext
-from crashed.demo import server
+from crashed.demo import server, traffic
 from crashed.demo.next_steps import next_steps, program
 from crashed.demo.outcome import explain_no_proposal
 from crashed.demo.query import dark_value, predict_url
@@ -31,6 +31,7 @@ from crashed.errors import NotFoundError, ServiceError
 
 pass_app = click.make_pass_decorator(AppContext)
 DEMO_PORT = 8765
+MONITOR_REQUESTS = 400
 
 
 @click.command()
@@ -57,7 +58,8 @@ DEMO_PORT = 8765
 @click.option("--stop", is_flag=True, help="Stop the demo's inference server and exit.")
 @pass_app
 def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: bool) -> None:
-    """Run the whole loop locally: data → pipeline → review → approve → serve → predict."""
+    """Run the whole loop locally: data → pipeline → review → approve → serve → predict →
+    monitor."""
     home = app.settings.home
     work = home / "demo"
     if stop:
@@ -139,6 +141,27 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     click.echo(json.dumps(body, indent=2))
     if status != 200:
         raise ServiceError(f"/predict answered {status}")
+
+    title("7. Monitor: the prediction log → drift and live quality")
+    queries = traffic.recent_crashes(csv_path, MONITOR_REQUESTS)
+    before = traffic.written(base)
+    click.secho(
+        f"$ # {len(queries)} of the latest crashes, each as "
+        f"curl '{base}/predict?id=<accident_no>&…'",
+        fg="green",
+    )
+    ok, refused = traffic.send(base, queries)
+    click.echo(f"  {ok} predictions served ({refused} refused), each logged with its id")
+    done = traffic.wait_written(base, before + ok, timeout=45)
+    click.echo(
+        f"  {int(done - before)} of them flushed to the lake's prediction log "
+        f"(predictions/<model>/date=…/, read from /metrics)"
+    )
+    run_cli(["monitor", "run"], env)
+    click.echo(
+        "  `crashed monitor run --trigger` acts on a decided retrain: it starts one training "
+        "run (cooldown, never two in flight) whose proposal says why"
+    )
     click.echo()
     click.secho("Next steps", bold=True)
     for command, what in next_steps(base, home, repo, program()):

@@ -33,5 +33,10 @@ def next_steps(base: str, home: Path, repo: Path, prog: str) -> list[tuple[str, 
         ("make demo", "another run: new data, a new proposal, approve, hot reload"),
         (f"{env} {prog} models proposals", "the review queue"),
         (f"{env} {prog} models show", "what is deployed"),
+        (
+            f"{env} {prog} monitor run --trigger",
+            "drift and live quality of the logged traffic; a decided retrain starts one run",
+        ),
+        (f"{env} {prog} models history", "every promotion, from the repository's history"),
         (f"{home_only} {prog} demo --stop", "stop the inference server"),
     ]

@@ -66,6 +66,8 @@ def demo_env(home: Path, repo: Path) -> dict[str, str]:
         "CRASHED_GIT_HOST": "local",
         "CRASHED_REPO": str(repo),
         "CRASHED_MODEL_REFERENCE": str(repo / "model-reference.json"),
+        # the demo waits for its requests to reach the prediction log: flush often
+        "PREDICTION_LOG_FLUSH_SECONDS": os.environ.get("PREDICTION_LOG_FLUSH_SECONDS", "2"),
     }
 
 
