@@ -3,12 +3,16 @@
 Every client mistake is a JSON 4xx ``{"error", "field"[, "index", "allowed"]}`` (see
 :class:`~crashed.serving.requests.ErrorResponse`); only genuine bugs are 500, logged with their
 traceback and never shown to the client.
+
+No error body echoes more than :data:`SHOWN` characters of one client value: quoted values in
+messages (``'…'``, as ``!r`` renders them), the ``field`` and a path are clipped (:func:`clip`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +24,27 @@ from crashed.serving.limits import MAX_BODY_BYTES
 log = logging.getLogger("crashed.serving.app")
 
 INTERNAL_ERROR = {"error": "internal server error (logged)", "field": None}
+SHOWN = 200
+"""Most characters of one client value an error body shows."""
+_SINGLE = r"'((?:[^'\\\n]|\\.){N})(?:[^'\\\n]|\\.)+'"
+_DOUBLE = r'"((?:[^"\\\n]|\\.){N})(?:[^"\\\n]|\\.)+"'
+_QUOTED = re.compile((_SINGLE + "|" + _DOUBLE).replace("N", str(SHOWN)))
+
+
+def clip(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis), for client values."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def clip_quoted(message: str) -> str:
+    """``message`` with every quoted value longer than :data:`SHOWN` characters clipped."""
+
+    def _cut(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return f"'{match.group(1)}…'"
+        return f'"{match.group(2)}…"'
+
+    return _QUOTED.sub(_cut, message)
 
 
 class ApiError(Exception):
@@ -46,7 +71,8 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.message, "field": self.field}
+        field = None if self.field is None else clip(self.field)
+        out: dict[str, Any] = {"error": clip_quoted(self.message), "field": field}
         if self.index is not None:
             out["index"] = self.index
         if self.allowed is not None:
@@ -81,12 +107,15 @@ def install_error_handlers(app: Flask) -> None:
         field = None
         if code == 405:
             allowed = response.headers.get("Allow", "")
-            message = f"method {request.method} is not allowed on {request.path}; use {allowed}"
+            message = (
+                f"method {clip(request.method)} is not allowed on {clip(request.path)}; "
+                f"use {allowed}"
+            )
         elif code == 413:
             message = f"request body larger than {MAX_BODY_BYTES} bytes"
             field = "body"
         elif code == 404:
-            message = f"no such endpoint {request.path}; see /openapi.json"
+            message = f"no such endpoint {clip(request.path)}; see /openapi.json"
         out = json_response({"error": message, "field": field}, code)
         for name, value in response.headers.items():
             if name.lower() not in ("content-type", "content-length"):

@@ -71,7 +71,7 @@ def cpu_count() -> int:
 wsgi_app = "crashed.cli.inference:serving_app()"
 bind = ["0.0.0.0:8000"]
 workers = _positive_int("WEB_CONCURRENCY", cpu_count())
-worker_class = "gthread"
+worker_class = "crashed.serving.worker.DeadlineThreadWorker"  # gthread + read deadline
 threads = _positive_int("GUNICORN_THREADS", 4)
 preload_app = False
 timeout = 30

@@ -82,6 +82,7 @@ class PredictEndpoint:
             if method in ("GET", "HEAD"):
                 return 200, [_JSON], self.predict_one(query)
             if method == "POST":
+                require_json(environ)
                 return 200, [_JSON], self.predict_batch(read_body(environ))
             if method == "OPTIONS":
                 return 200, [_JSON, ("Allow", ALLOW)], b""
@@ -180,6 +181,20 @@ def feature_error(
     if field in CATEGORY_FEATURES:
         allowed = list(model.predictor.encoder.vocabularies.get(field, ()))
     return ApiError(400, f"{field}: {message}", field, index=index, allowed=allowed)
+
+
+def require_json(environ: dict[str, Any]) -> None:
+    """415 unless the body is declared JSON (``application/json`` or ``…+json``; a request
+    without ``Content-Type`` is read as JSON)."""
+    declared = environ.get("CONTENT_TYPE", "")
+    media = declared.split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise ApiError(
+            415,
+            f"POST /predict takes a JSON body (Content-Type: application/json), got {media!r}",
+            "content-type",
+            headers={"Accept-Post": "application/json"},
+        )
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
