@@ -74,14 +74,17 @@ class Load:
 
 
 def reload_cli(served: Served, server: Server) -> subprocess.CompletedProcess[str]:
-    """``crashed inference reload`` (pidfile in $CRASHED_HOME, written by start-prod)."""
+    """``crashed inference reload`` (pidfile in $CRASHED_HOME, written by start-prod), run
+    elsewhere and without CRASHED_MODEL_REFERENCE: it reads the server's from /proc."""
+    env = served.env() | {"PATH": "/usr/bin:/bin"}
+    del env["CRASHED_MODEL_REFERENCE"]
     return subprocess.run(
         [sys.executable, "-m", "crashed", "inference", "reload", "--url", server.url],
-        env=served.env() | {"PATH": "/usr/bin:/bin"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=served.home,
+        cwd="/",
     )
 
 

@@ -118,10 +118,22 @@ def start_prod(ctx: AppContext, bind: str, pidfile: Path | None) -> None:
     default=None,
     help="Pidfile of the master (used without --pid)  [default: $CRASHED_HOME/inference.pid].",
 )
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The reference file the server reads  [default: the server's CRASHED_MODEL_REFERENCE "
+    "(from /proc), else this shell's].",
+)
 @click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=1))
 @click.pass_obj
 def reload(
-    ctx: AppContext, url: str, master: int | None, pidfile: Path | None, timeout: float
+    ctx: AppContext,
+    url: str,
+    master: int | None,
+    pidfile: Path | None,
+    reference: Path | None,
+    timeout: float,
 ) -> None:
     """Switch a running start-prod server to the current model reference, seamlessly.
 
@@ -129,12 +141,12 @@ def reload(
     only when it verified; a bad reference keeps the old model serving. Waits until every
     worker reports; exits 0 when all serve the new reference, 3 when any kept the old one.
     """
-    from crashed.serving.reload import read_pidfile, reload_server
+    from crashed.serving.reload import read_pidfile, reload_server, server_reference
 
     settings = ctx.settings
     if master is None:
         master = read_pidfile(pidfile or settings.home / PIDFILE)
-    reference = Path(settings.crashed_model_reference)
+    reference = reference or server_reference(master) or Path(settings.crashed_model_reference)
     outcomes = reload_server(master, url, reference, timeout=timeout)
     for result in outcomes:
         model = result.model or {}

@@ -82,11 +82,13 @@ class Prober(threading.Thread):
 
 
 def reload_under_load(pid: int, base: str, run_id: str | None, probe_url: str) -> Prober:
-    """SIGHUP the running server, wait for ``run_id`` to serve, with requests flowing."""
+    """``crashed inference reload`` the running server (each worker verifies the new model
+    beside the old one and swaps), wait for ``run_id`` to serve, with requests flowing."""
     prober = Prober(probe_url)
     prober.start()
     try:
-        os.kill(pid, signal.SIGHUP)
+        command = [sys.executable, "-m", "crashed", "inference", "reload", "--pid", str(pid)]
+        subprocess.run([*command, "--url", base], check=False, timeout=120)
         wait_ready(base, run_id, 60)
         time.sleep(1.0)
     finally:

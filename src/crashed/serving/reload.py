@@ -5,7 +5,8 @@ watcher thread loads and verifies the reference beside the served model and swap
 verified (:meth:`crashed.serving.model_state.ModelState.switch`). No worker restarts, the
 socket never stops being served. Then :func:`reload_server` polls ``/readyz`` on fresh
 connections (the kernel spreads them over the workers) until every current worker of the master
-either serves the reference file's bytes (``reference_sha256``) or reports that its attempt at
+either serves the reference file's bytes (the file the server was started with, read from its
+environment in /proc, unless given) (``reference_sha256``) or reports that its attempt at
 exactly those bytes failed (``last_load``), and why. Linux only (workers are found in /proc).
 """
 
@@ -62,6 +63,21 @@ def worker_pids(master: int) -> set[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == master:
             pids.add(int(entry.name))
     return pids
+
+
+def server_reference(master: int) -> Path | None:
+    """The ``CRASHED_MODEL_REFERENCE`` the running server was started with (its environment
+    and working directory in /proc), or None when it has none there or /proc is unreadable."""
+    try:
+        environ = Path(f"/proc/{master}/environ").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(f"/proc/{master}/cwd"))
+    except OSError:
+        return None
+    for entry in environ:
+        name, _, value = entry.partition(b"=")
+        if name == b"CRASHED_MODEL_REFERENCE" and value:
+            return cwd / os.fsdecode(value)
+    return None
 
 
 def file_sha256(path: Path) -> str:
