@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import io
 import logging
+import operator
 import os
 import secrets
 import socket
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crashed.core.features import COUNT_FEATURES, RAW_FEATURES
@@ -54,6 +56,7 @@ Record = tuple[float, Any, Any, str, Mapping[str, Any], float, int, float]
 
 _OPEN: weakref.WeakSet[PredictionLog] = weakref.WeakSet()
 _COUNTS = frozenset(COUNT_FEATURES)
+_FEATURES_OF = operator.itemgetter(*RAW_FEATURES)
 
 
 class PredictionLog:
@@ -183,13 +186,19 @@ class PredictionLog:
                     break
             if not items:
                 return 0
-            groups: dict[tuple[str, str], list[Record]] = {}
+            # group by model and UTC day (a model switch or midnight splits a flush's files)
+            groups: dict[tuple[int, int], list[Record]] = {}
             for item in items:
-                day = datetime.fromtimestamp(item[0], UTC).date().isoformat()
-                groups.setdefault((item[1].info["name"], day), []).append(item)
+                key = (id(item[1]), int(item[0] // 86_400))
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [item]
+                else:
+                    group.append(item)
             written = 0
-            for (model_name, day), rows in groups.items():
-                written += self._write(model_name, day, rows)
+            for (_, day), rows in groups.items():
+                when = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
+                written += self._write(rows[0][1].info["name"], when, rows)
             return written
 
     def _write(self, model_name: str, day: str, rows: list[Record]) -> int:
@@ -242,30 +251,56 @@ atexit.register(close_all)
 
 
 def to_table(rows: Sequence[Record]) -> pa.Table:
-    """The queued records as a table of :data:`SCHEMA` (batch rows resolved here)."""
-    resolved: list[Mapping[str, Any]] = []
-    memo: dict[tuple[int, str, object], str | None] = {}
-    for row in rows:
-        values = row[4]
-        resolved.append(values if row[3] == SOURCE_GET else _resolve(row[1], values, memo))
-    columns: dict[str, list[Any]] = {
-        "ts": [int(r[0] * 1_000_000) for r in rows],
-        "model_name": [r[1].info["name"] for r in rows],
-        "run_id": [r[1].info["run_id"] for r in rows],
-        "model_sha256": [r[1].info["sha256"] for r in rows],
-        "client_id": [_client_id(r[2]) for r in rows],
-        "source": [r[3] for r in rows],
-        "probability": [float(r[5]) for r in rows],
-        "decision": [int(r[6]) for r in rows],
-        "latency_us": [float(r[7]) for r in rows],
+    """The queued records as a table of :data:`SCHEMA` (batch rows resolved here).
+
+    Column-wise, in C where possible (``zip(*rows)``, one ``itemgetter`` per row for the
+    features, Arrow casts): ~4 µs per row, off the request path."""
+    n = len(rows)
+    ts, models, client_ids, sources, values, probabilities, decisions, latencies = zip(
+        *rows, strict=True
+    )
+    if SOURCE_BATCH in sources:
+        memo: dict[tuple[int, str, object], str | None] = {}
+        values = tuple(
+            v if source == SOURCE_GET else _resolve(m, v, memo)
+            for m, source, v in zip(models, sources, values, strict=True)
+        )
+    try:
+        features = list(zip(*map(_FEATURES_OF, values), strict=True))
+    except KeyError:  # a model whose encoder lacks a raw feature: fill in None
+        features = [tuple(v.get(f) for v in values) for f in RAW_FEATURES]
+    infos = {id(m): m.info for m in models}
+    if len(infos) == 1:
+        info = next(iter(infos.values()))
+        names, runs, shas = [info["name"]] * n, [info["run_id"]] * n, [info["sha256"]] * n
+    else:
+        names = [infos[id(m)]["name"] for m in models]
+        runs = [infos[id(m)]["run_id"] for m in models]
+        shas = [infos[id(m)]["sha256"] for m in models]
+    stamps = pa.array(ts, pa.float64())
+    columns: dict[str, pa.Array] = {
+        "ts": pc.multiply(stamps, 1e6).cast(pa.int64(), safe=False).cast(SCHEMA.field("ts").type),
+        "model_name": pa.array(names, pa.string()),
+        "run_id": pa.array(runs, pa.string()),
+        "model_sha256": pa.array(shas, pa.string()),
+        "client_id": pa.array([_client_id(c) for c in client_ids], pa.string()),
+        "source": pa.array(sources, pa.string()),
+        "probability": pa.array(probabilities, pa.float64()),
+        "decision": pa.array(decisions, pa.int8()),
+        "latency_us": pa.array(latencies, pa.float64()),
     }
-    for feature in RAW_FEATURES:
-        if feature in _COUNTS:
-            columns[feature] = [_count(v.get(feature)) for v in resolved]
-        else:
-            columns[feature] = [v.get(feature) for v in resolved]
-    arrays = [pa.array(columns[name], type=SCHEMA.field(name).type) for name in COLUMNS]
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+    for feature, column in zip(RAW_FEATURES, features, strict=True):
+        text = pa.array(column, pa.string())
+        columns[feature] = _counts(text, column) if feature in _COUNTS else text
+    return pa.Table.from_arrays([columns[name] for name in COLUMNS], schema=SCHEMA)
+
+
+def _counts(text: pa.Array, column: Sequence[str | None]) -> pa.Array:
+    """Count values (resolved text) as int64: an Arrow cast, or one by one if one is odd."""
+    try:
+        return text.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([_count(v) for v in column], pa.int64())
 
 
 def _resolve(
@@ -298,10 +333,9 @@ def _count(value: str | None) -> int | None:
 
 
 def _client_id(value: object) -> str | None:
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text[:MAX_CLIENT_ID]
+    if value is None or (type(value) is str and len(value) <= MAX_CLIENT_ID):
+        return value  # type: ignore[return-value]
+    return str(value)[:MAX_CLIENT_ID]
 
 
 def _safe(text: str) -> str:

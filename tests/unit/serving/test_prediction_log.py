@@ -231,3 +231,20 @@ def test_off_when_the_setting_says_so(served: Served) -> None:
     app = create_app(settings, served.lake)
     assert app.extensions["crashed"]["prediction_log"] is None
     assert app.test_client().get("/predict").status_code == 200
+
+
+def test_a_flush_spanning_a_model_switch_writes_a_file_per_model(
+    served: Served, model: LoadedModel, small_model_b: Any
+) -> None:
+    served.set_reference(served.publish(small_model_b, "run-b"))
+    state = ModelState.from_settings(served.settings, served.lake)
+    state.load()
+    assert state.model is not None
+    log = PredictionLog(served.lake, ROOT, flush_seconds=3600, start=False)
+    record(log, model, 2)
+    record(log, state.model, 3)
+    log.close()
+    frame = logged(served.lake, model)
+    assert frame.groupby("run_id").size().to_dict() == {"run-a": 2, "run-b": 3}
+    assert set(frame["model_sha256"]) == {model.info["sha256"], state.model.info["sha256"]}
+    assert len(served.lake.list(f"{ROOT}/predictions/")) == 2
