@@ -61,8 +61,11 @@ demo: install  ## The whole loop on the embedded default: data → pipeline → 
 bench: install  ## Benchmarks (numbers go to bench/results and the README)
 	$(BIN)/python bench/bench_quality.py
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python bench/bench_predict.py
 	$(BIN)/python bench/bench_http.py
+	$(BIN)/python bench/bench_switch.py
 
 clean:  ## Remove local state (keeps .venv)
 	rm -rf .crashed .pytest_cache
