@@ -429,9 +429,68 @@ def run(
         for server in servers.values():
             server.stop()
     if args.log_case:
-        report_log(args, client, workers, requests, runs, logged)
+        report_log(
+            args, client, workers, requests, runs, logged, hook_cost(home, reference, requests)
+        )
     else:
         report(args, client, workers, requests, runs, batch_runs, mlserver_note, agreement)
+
+
+def hook_cost(
+    home: Path, reference: Path, requests: list[tuple[dict[str, str], list[float]]]
+) -> dict[str, Any]:
+    """In process, machine-load independent: µs per prediction on the request path (one
+    ``record``) and in the flusher (columns + Parquet + lake write), next to ``predict_one``."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from crashed.adapters.local_lake import LocalLake
+    from crashed.serving.model_state import ModelState
+    from crashed.serving.prediction_log import PredictionLog, to_table
+    from crashed.settings import Settings
+
+    values = {"crashed_home": home, "crashed_model_reference": reference}
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    lake = LocalLake(home / "lake")
+    state = ModelState.from_settings(settings, lake)
+    state.load()
+    model = state.model
+    assert model is not None
+    n = 20_000
+    queries = [params for params, _ in requests]
+    results = [model.predictor.predict_one(queries[i % len(queries)]) for i in range(n)]
+    started = time.perf_counter()
+    for i in range(n):
+        model.predictor.predict_one(queries[i % len(queries)])
+    predict_us = (time.perf_counter() - started) / n * 1e6
+    log = PredictionLog(lake, settings.lake_uri("bench"), queue_size=n, start=False)
+    started = time.perf_counter()
+    for result in results:
+        log.record((time.time(), model, "T1", "get", result.features, result.probability, 0, 9.0))
+    record_us = (time.perf_counter() - started) / n * 1e6
+    records = list(log._queue)
+    started = time.perf_counter()
+    files = []
+    for start in range(0, n, 1000):  # the default 1,000-row flushes, as the worker's thread
+        sink = io.BytesIO()
+        pq.write_table(to_table(records[start : start + 1000]), sink, compression="zstd")
+        files.append(sink.getvalue())
+    build_us = (time.perf_counter() - started) / n * 1e6
+    started = time.perf_counter()
+    prefix = settings.lake_uri("bench", "predictions")
+    for number, data in enumerate(files):
+        lake.put_bytes(f"{prefix}/{number:04d}.parquet", data)
+    write_us = (time.perf_counter() - started) / n * 1e6
+    return {
+        "predict_one_us": round(predict_us, 2),
+        "record_us_per_prediction": round(record_us, 3),
+        "flush_build_us_per_prediction": round(build_us, 2),
+        "flush_lake_write_us_per_prediction": round(write_us, 2),
+        "rows": n,
+        "note": "build = columns + Parquet (CPU, under the GIL); lake write = the local lake's "
+        "atomic write + checksum read-back (I/O, mostly outside the GIL)",
+    }
 
 
 def count_logged(home: Path) -> int:
@@ -461,9 +520,10 @@ def report_log(
     requests: list[Any],
     runs: dict[str, list[dict[str, Any]]],
     files: int,
+    in_process: dict[str, Any],
 ) -> None:
     summary = {name: summarise(rs) for name, rs in runs.items()}
-    cost = log_cost(runs)
+    cost = log_cost(runs) | {"in_process": in_process}
     for name, row in summary.items():
         print(
             f"{name:<20} {row['rps']:>9.1f} req/s  p50 {row['p50_ms']:.2f}  p99 {row['p99_ms']:.2f}"
@@ -495,6 +555,12 @@ def report_log(
             "prediction_log": cost,
             "throughput_ratio_vs_trivial": round(paired_ratio(runs["crashed"], runs["trivial"]), 3),
         },
+    )
+    print(
+        f"in process: predict_one {in_process['predict_one_us']:.1f} µs; the log adds "
+        f"{in_process['record_us_per_prediction']:.2f} µs on the request path; the flusher "
+        f"{in_process['flush_build_us_per_prediction']:.1f} µs to build and "
+        f"{in_process['flush_lake_write_us_per_prediction']:.1f} µs to write per prediction"
     )
     print(f"wrote {path}")
 
