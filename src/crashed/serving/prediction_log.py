@@ -173,33 +173,44 @@ class PredictionLog:
                 self.flush()
                 next_due = time.monotonic() + self.flush_seconds
 
-    def flush(self) -> int:
+    def flush(self, wait: float | None = None) -> int:
         """Write everything queued now (several files when it spans models or days); returns
-        the rows written. Never raises: a failed write is logged and counted."""
-        with self._write_lock:
-            queue = self._queue
-            items: list[Record] = []
-            for _ in range(len(queue)):
-                try:
-                    items.append(queue.popleft())
-                except IndexError:
-                    break
-            if not items:
-                return 0
-            # group by model and UTC day (a model switch or midnight splits a flush's files)
-            groups: dict[tuple[int, int], list[Record]] = {}
-            for item in items:
-                key = (id(item[1]), int(item[0] // 86_400))
-                group = groups.get(key)
-                if group is None:
-                    groups[key] = [item]
-                else:
-                    group.append(item)
-            written = 0
-            for (_, day), rows in groups.items():
-                when = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
-                written += self._write(rows[0][1].info["name"], when, rows)
-            return written
+        the rows written. Never raises: a failed write is logged and counted. ``wait``: give
+        up after that many seconds when another flush is still writing (a hung lake)."""
+        if not self._write_lock.acquire(timeout=-1 if wait is None else wait):
+            log.warning(
+                "prediction log: a write is still hanging; %d rows not flushed", len(self._queue)
+            )
+            return 0
+        try:
+            return self._flush_locked()
+        finally:
+            self._write_lock.release()
+
+    def _flush_locked(self) -> int:
+        queue = self._queue
+        items: list[Record] = []
+        for _ in range(len(queue)):
+            try:
+                items.append(queue.popleft())
+            except IndexError:
+                break
+        if not items:
+            return 0
+        # group by model and UTC day (a model switch or midnight splits a flush's files)
+        groups: dict[tuple[int, int], list[Record]] = {}
+        for item in items:
+            key = (id(item[1]), int(item[0] // 86_400))
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [item]
+            else:
+                group.append(item)
+        written = 0
+        for (_, day), rows in groups.items():
+            when = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
+            written += self._write(rows[0][1].info["name"], when, rows)
+        return written
 
     def _write(self, model_name: str, day: str, rows: list[Record]) -> int:
         self._seq += 1
@@ -234,10 +245,11 @@ class PredictionLog:
         """Stop the thread and flush what is queued (idempotent)."""
         self._stop.set()
         self._wake.set()
+        deadline = time.monotonic() + timeout
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        self.flush()
+        self.flush(wait=max(deadline - time.monotonic(), 0.1))
         _OPEN.discard(self)
 
 

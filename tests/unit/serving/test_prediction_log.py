@@ -248,3 +248,20 @@ def test_a_flush_spanning_a_model_switch_writes_a_file_per_model(
     assert frame.groupby("run_id").size().to_dict() == {"run-a": 2, "run-b": 3}
     assert set(frame["model_sha256"]) == {model.info["sha256"], state.model.info["sha256"]}
     assert len(served.lake.list(f"{ROOT}/predictions/")) == 2
+
+
+def test_close_gives_up_on_a_hung_lake(served: Served, model: LoadedModel) -> None:
+    """A graceful stop must not hang on a lake that does not answer (gunicorn would kill it)."""
+    lake = StalledLake(served.home / "lake")
+    log = PredictionLog(lake, ROOT, flush_rows=1, flush_seconds=3600, queue_size=100)
+    record(log, model, 1)
+    assert lake.entered.wait(60)  # the flusher is stuck in put_bytes
+    record(log, model, 3)
+    closer = threading.Thread(target=log.close, kwargs={"timeout": 0.5})
+    closer.start()
+    closer.join(60)
+    try:
+        assert not closer.is_alive() and not lake.release.is_set()
+        assert len(log._queue) == 3  # not written, not lost silently: still queued
+    finally:
+        lake.release.set()
