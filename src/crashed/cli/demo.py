@@ -31,7 +31,7 @@ from crashed.errors import NotFoundError, ServiceError
 
 pass_app = click.make_pass_decorator(AppContext)
 DEMO_PORT = 8765
-MONITOR_REQUESTS = 400
+MONITOR_REQUESTS = 600
 
 
 @click.command()
@@ -135,6 +135,7 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
         server.wait_ready(base, run_id, 90)
 
     title("6. Predict")
+    before = traffic.written(base)  # predictions already in the log (an earlier demo's)
     url = predict_url(base, dark_value(base))
     click.secho(f"$ curl '{url}'", fg="green")
     status, body = server.get_json(url)
@@ -144,7 +145,6 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
 
     title("7. Monitor: the prediction log → drift and live quality")
     queries = traffic.recent_crashes(csv_path, MONITOR_REQUESTS)
-    before = traffic.written(base)
     click.secho(
         f"$ # {len(queries)} of the latest crashes, each as "
         f"curl '{base}/predict?id=<accident_no>&…'",
@@ -152,10 +152,10 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     )
     ok, refused = traffic.send(base, queries)
     click.echo(f"  {ok} predictions served ({refused} refused), each logged with its id")
-    done = traffic.wait_written(base, before + ok, timeout=45)
+    done = traffic.wait_written(base, before + ok + 1, timeout=45)
     click.echo(
-        f"  {int(done - before)} of them flushed to the lake's prediction log "
-        f"(predictions/<model>/date=…/, read from /metrics)"
+        f"  {int(done - before)} of {ok + 1} predictions (steps 6 and 7) flushed to the lake's "
+        "prediction log (predictions/<model>/date=…/; counted in /metrics)"
     )
     run_cli(["monitor", "run"], env)
     click.echo(
