@@ -35,7 +35,7 @@ lint: install  ## ruff
 	$(BIN)/ruff format --check src tests bench
 
 test: install servers lint  ## Set everything up and run every test (not the container ones)
-	$(BIN)/python -m pytest -m "not containers"
+	$(BIN)/python -m pytest -m "not containers" -n 2 --dist worksteal
 
 image:  ## Build the runtime image crashed:local (python:3.11-slim, else a local Debian base)
 	$(DOCKER_BUILD) --build-arg PYTHON_IMAGE=$$(bash deploy/base-image.sh 3.11) \

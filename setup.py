@@ -49,6 +49,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "pytest-xdist>=3.5",
             "hypothesis>=6.100",
             "gcp-storage-emulator>=2024.8",
             "kubernetes-validate>=1.30",

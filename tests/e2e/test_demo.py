@@ -22,6 +22,8 @@ def test_demo_runs_twice_and_serves_the_approved_model(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRASHED_", "GITLAB_"))}
     env |= {"CRASHED_HOME": str(tmp_path / "home"), "WEB_CONCURRENCY": "2"}
+    # The loop, not the model's quality, is under test here: fewer rounds and resamples.
+    env |= {"TRAIN_MAX_ROUNDS": "150", "GATE_BOOTSTRAP_RESAMPLES": "200"}
     command = [sys.executable, "-m", "crashed", "demo", "--rows", "15000", "--port", str(port)]
     try:
         outputs = []
@@ -45,7 +47,7 @@ def test_demo_runs_twice_and_serves_the_approved_model(tmp_path: Path) -> None:
             assert summary is not None and int(summary[1]) >= int(flushed[2]), output[-3000:]
             assert "monitor run --trigger" in output and "models history" in output
         reload = re.search(r"during the reload: (\d+) requests answered, (\d+) failed", second)
-        assert "SIGHUP" in second and reload is not None
+        assert "crashed inference reload" in second and reload is not None
         repo = tmp_path / "home" / "demo" / "repo"
         reference = json.loads((repo / "model-reference.json").read_text())
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/model", timeout=10) as response:

@@ -126,7 +126,10 @@ def demo(app: AppContext, csv_path: Path | None, rows: int, port: int, stop: boo
     base = f"http://127.0.0.1:{port}"
     pid = server.running_pid(work / "gunicorn.pid")
     if pid:
-        click.echo(f"  server {pid} is running: SIGHUP reloads its workers on the new model")
+        click.echo(
+            f"  server {pid} is running: `crashed inference reload` switches its workers to the "
+            "new model (each loads and verifies it beside the old one, then swaps)"
+        )
         probe = server.reload_under_load(pid, base, run_id, predict_url(base, None))
         click.echo(f"  during the reload: {probe.ok} requests answered, {probe.failed} failed")
     else:
