@@ -26,6 +26,8 @@ from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 from tests.servers.procs import Server, free_port, start_server
 
+from crashed.serving.reload import worker_pids
+
 if TYPE_CHECKING:
     from tests.serving_fixtures import Served, TrainedModel
 
@@ -36,21 +38,6 @@ pytestmark = [
 ]
 WORKERS = 2
 NIGHT = "/predict?day_of_week=Saturday&accident_time=02:00&light_condition=Dark+Street+lights+on"
-
-
-def worker_pids(master: int) -> set[int]:
-    """PIDs of the processes whose parent is ``master`` (the gunicorn workers)."""
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-            pids.add(int(entry.name))
-    return pids
 
 
 def start_prod(served: Served, log: Path) -> Server:

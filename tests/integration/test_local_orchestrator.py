@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from crashed.adapters.local_orchestrator import LocalOrchestrator, _process_start
+from crashed.adapters.local_orchestrator import LocalOrchestrator
 from crashed.pipeline.compiler import CompiledPipeline, compile_pipeline
 from crashed.pipeline.spec import CRASHED_PIPELINE
 from crashed.ports import Orchestrator
+from crashed.processes import process_start
 from crashed.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +108,7 @@ def test_a_recycled_pid_is_not_a_run_in_flight(tmp_path: Path) -> None:
         "reason": "",
         "log": "",
     }
-    mine = {**base, "run_id": "local-a", "pid_started": _process_start(os.getpid())}
+    mine = {**base, "run_id": "local-a", "pid_started": process_start(os.getpid())}
     recycled = {**base, "run_id": "local-b", "pid_started": "1"}  # started long before
     for record in (mine, recycled):
         (runs / f"{record['run_id']}.json").write_text(json.dumps(record))
@@ -116,4 +117,4 @@ def test_a_recycled_pid_is_not_a_run_in_flight(tmp_path: Path) -> None:
 
     assert [r.run_id for r in in_flight] == ["local-a"]
     assert orchestrator.run("local-b").status == "failed"  # ended without a summary
-    assert sys.platform != "linux" or _process_start(os.getpid()) is not None
+    assert sys.platform != "linux" or process_start(os.getpid()) is not None

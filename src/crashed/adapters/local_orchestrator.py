@@ -36,6 +36,7 @@ from crashed.orchestration_records import (
     RunStatus,
     new_run_id,
 )
+from crashed.processes import process_alive, process_start
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -147,7 +148,7 @@ class LocalOrchestrator:
             "environment": environment,
             "status": "running",
             "pid": process.pid,
-            "pid_started": _process_start(process.pid),
+            "pid_started": process_start(process.pid),
             "started_at": _now(),
             "parameters": dict(parameters),
             "reason": reason,
@@ -185,7 +186,7 @@ class LocalOrchestrator:
     def _refresh(self, record: dict[str, Any]) -> dict[str, Any]:
         if record.get("status") not in IN_FLIGHT:
             return record
-        if _alive(int(record["pid"]), record.get("pid_started")):
+        if process_alive(int(record["pid"]), record.get("pid_started")):
             return record
         summary = self.runs_dir / f"{record['run_id']}.summary.json"
         status = "failed"
@@ -225,39 +226,3 @@ def _check_name(value: str, field: str) -> None:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _process_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
-    fields = _stat(pid)
-    return fields[19] if fields and len(fields) > 19 else None
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2 :].split()  # fields from 3 (state) on
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    try:  # reap it if it is our own child (else it would linger as a zombie)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    fields = _stat(pid)
-    if fields is None:
-        if Path("/proc/self/stat").exists():
-            return False
-        try:  # no procfs: ask the kernel
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    if fields[0] in ("Z", "X"):
-        return False
-    return started is None or len(fields) <= 19 or fields[19] == started

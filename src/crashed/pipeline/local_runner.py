@@ -43,6 +43,7 @@ from crashed.pipeline.placeholders import Job, resolve, task_inputs
 from crashed.pipeline.run_summary import ManifestReader, RunSummary, StepResult
 from crashed.pipeline.spec import WINDOW_PARAMS
 from crashed.pipeline.step_runners import Echo, Interrupts, StepRunner, run_process
+from crashed.processes import process_alive, process_start
 
 _BOOLEAN_PARAMS = ("force_promotion",)
 WORKDIR_PREFIX = "crashed-run-"
@@ -104,28 +105,6 @@ def _owner_alive(folder: Path) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False  # unreadable record: nobody owns it
     return process_alive(pid, start)
-
-
-def process_start(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot, ``/proc/<pid>/stat`` field 22)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_alive(pid: int, start: str | None) -> bool:
-    """Whether ``pid`` runs and is the process that started at ``start`` (pid reuse)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    now = process_start(pid)
-    return start is None or now is None or now == start
 
 
 def format_run_date(value: dt.datetime) -> str:

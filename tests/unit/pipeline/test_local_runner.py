@@ -24,7 +24,6 @@ from crashed.pipeline.compiled_tasks import load_tasks
 from crashed.pipeline.local_runner import (
     OWNER_FILE,
     parse_overrides,
-    process_start,
     run_compiled,
     run_workdir,
     sweep_stale_workdirs,
@@ -37,6 +36,7 @@ from crashed.pipeline.step_runners import (
     SubprocessRunner,
     local_command,
 )
+from crashed.processes import process_start
 
 # Every step runs this: log its label, print a line to stdout and stderr, then write its
 # output (a JSON echo of its args and env), or a manifest for "finish".
