@@ -466,7 +466,7 @@ def hook_cost(
     log = PredictionLog(lake, settings.lake_uri("bench"), queue_size=n, start=False)
     started = time.perf_counter()
     for result in results:
-        log.record((time.time(), model, "T1", "get", result.features, result.probability, 0, 9.0))
+        log.record((time.time(), model, "T1", "get", result.values, result.probability, 0, 9.0))
     record_us = (time.perf_counter() - started) / n * 1e6
     records = list(log._queue)
     started = time.perf_counter()

@@ -16,7 +16,6 @@ behind a Flask route reached 54–70 % of a trivial Flask endpoint's requests/s,
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -112,7 +111,7 @@ class PredictEndpoint:
                     model,
                     params.get("id"),
                     "get",
-                    result.features,
+                    result.values,
                     result.probability,
                     result.prediction,
                     (perf_counter() - started) * 1e6,
@@ -150,7 +149,7 @@ def prediction_json(model: LoadedModel, result: Prediction) -> str:
         f'{{"prediction":{result.prediction},'
         f'"probability":{round(result.probability, 6)!r},'
         f'"threshold":{model.threshold_json},'
-        f'"features":{json.dumps(result.features, separators=(",", ":"), ensure_ascii=False)},'
+        f'"features":{result.features_json},'
         f'"model":{model.info_json}}}'
     )
 

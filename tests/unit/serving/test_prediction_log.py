@@ -37,7 +37,7 @@ def model(served: Served) -> LoadedModel:
 
 def record(log: PredictionLog, model: LoadedModel, n: int, client: str = "c") -> None:
     for i in range(n):
-        values = model.predictor.predict_one(NIGHT).features
+        values = model.predictor.predict_one(NIGHT).values
         log.record((time.time(), model, f"{client}{i}", "get", values, 0.25, 0, 12.5))
 
 
@@ -119,7 +119,7 @@ def test_a_full_queue_drops_and_counts_without_blocking(served: Served, model: L
     log = PredictionLog(
         lake, ROOT, flush_rows=10, flush_seconds=3600, queue_size=50, metrics=metrics
     )
-    values = model.predictor.predict_one(NIGHT).features
+    values = model.predictor.predict_one(NIGHT).values
     threads, per_thread = 16, 500
 
     def hammer(worker: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -218,7 +219,9 @@ def test_remembered_encoding_equals_the_encoder(small: Predictor, crash_rows: Ca
             del params["day_of_week"]  # left out: the default
         expected = small.encoder.resolve(params)
         for _ in range(2):  # first time learned, second time replayed
-            assert small.encode(params, row) == expected
+            entries = small.encode(params, row)
+            assert dict(zip(small.features, (e[0] for e in entries), strict=True)) == expected
+            assert json.loads("{" + ",".join(e[2] for e in entries) + "}") == expected
             assert np.array_equal(row, small.encoder.encode_one(expected), equal_nan=True)
 
 
