@@ -79,9 +79,9 @@ class Settings(BaseSettings):
 
     # The closed loop: prediction log, monitor thresholds, triggered retraining (DESIGN §8).
     crashed_prediction_log: bool = True
-    prediction_log_flush_rows: int = Field(default=1000, ge=1)
+    prediction_log_flush_rows: int = Field(default=5000, ge=1)
     prediction_log_flush_seconds: float = Field(default=10.0, gt=0)
-    prediction_log_queue_size: int = Field(default=10_000, ge=1)
+    prediction_log_queue_size: int = Field(default=20_000, ge=1)
     monitor_window_days: int = Field(default=7, ge=1, le=366)
     monitor_min_rows: int = Field(default=200, ge=1)
     monitor_feature_psi: float = Field(default=0.25, gt=0)
