@@ -4,6 +4,15 @@ Used as ``gunicorn -c python:crashed.serving.gunicorn_conf``.
 
 - Workers: ``WEB_CONCURRENCY`` (default: the CPUs this process may use), ``gthread`` workers
   with ``GUNICORN_THREADS`` threads each (default 4), XGBoost ``nthread=1`` per worker.
+- **One listening socket per worker** (``reuse_port``, ``SO_REUSEPORT``): the kernel spreads new
+  connections over the workers. With one shared socket, whichever worker wakes first accepts a
+  burst of keep-alive connections, often all of them, and the other workers idle: measured with
+  8 and 32 connections on 2 workers, about one run in three served 1,100–1,800 req/s instead of
+  4,200–5,800 (``bench/bench_http.py``, README). The master binds nothing, so
+  :func:`on_starting` first checks that no one else listens on the address. The price: a
+  worker that exits takes the connections still waiting in its own queue with it (reset), so a
+  ``SIGHUP`` reload is no longer free of failed requests; ``GUNICORN_REUSE_PORT=0`` brings
+  back the shared socket. The model switch (``SIGUSR1``) keeps its workers and loses nothing.
 - **No preload**: the app (and XGBoost) is imported and the model loaded in each worker after
   the fork; XGBoost's OpenMP state does not survive a fork (xgboost#8040). This module imports
   nothing heavy, so the master stays small.
@@ -26,8 +35,10 @@ Used as ``gunicorn -c python:crashed.serving.gunicorn_conf``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -59,6 +70,19 @@ def _positive_int(name: str, default: int) -> int:
     return value
 
 
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    from crashed.core.values import parse_bool  # the one parser, only when the flag is set
+    from crashed.errors import InputError
+
+    try:
+        return bool(parse_bool(raw, name))
+    except InputError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 def cpu_count() -> int:
     """CPUs this process may run on (respects affinity/cpusets)."""
     try:
@@ -77,6 +101,7 @@ preload_app = False
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+reuse_port = _flag("GUNICORN_REUSE_PORT", True)  # a socket per worker (see above)
 max_requests = 0
 limit_request_line = 8190
 limit_request_fields = 100
@@ -115,7 +140,10 @@ _gunicorn_util.write_error = json_write_error
 
 # ---- hooks -----------------------------------------------------------------------------------
 def on_starting(server: Any) -> None:
-    """Fresh metrics for a fresh master: clear leftovers of a previous run in the folder."""
+    """Refuse an address someone already listens on; fresh metrics for a fresh master."""
+    if server.cfg.reuse_port:
+        for address in server.cfg.address:
+            refuse_taken(address)
     folder = Path(os.environ[_MULTIPROC])
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):
@@ -128,6 +156,31 @@ def on_starting(server: Any) -> None:
         server.cfg.threads,
         folder,
     )
+
+
+def refuse_taken(address: Any) -> None:
+    """Exit with a message if ``address`` (host, port) is already listened on.
+
+    With ``reuse_port`` the workers bind their own sockets: a second server on the same port
+    (same user) would silently share its connections, and a port held by another program would
+    only show as failing workers. A probe without ``SO_REUSEPORT`` fails on either; it sets
+    ``SO_REUSEADDR`` so that connections of a previous run in TIME_WAIT do not count.
+    """
+    if not isinstance(address, tuple) or not address[1]:
+        return  # a unix socket or an ephemeral port: nothing to collide with
+    host, port = str(address[0]), int(address[1])
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise SystemExit(
+                f"error: {host}:{port} is already in use (another server listens there); "
+                "stop it or choose another --bind"
+            ) from None
 
 
 def post_worker_init(worker: Any) -> None:
@@ -161,9 +214,12 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Final flush of the worker's prediction log (in the worker, on graceful exit)."""
+    """Final flush of the worker's queued metrics and prediction log (on graceful exit)."""
     import sys
 
+    metrics = sys.modules.get("crashed.serving.metrics")
+    if metrics is not None:
+        metrics.flush_all()
     prediction_log = sys.modules.get("crashed.serving.prediction_log")
     if prediction_log is not None:
         prediction_log.close_all()
