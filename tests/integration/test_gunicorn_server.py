@@ -99,6 +99,20 @@ def predict_counts(url: str) -> dict[tuple[str, str], float]:
     return counts
 
 
+def settled_counts(url: str, timeout: float = 30.0) -> dict[tuple[str, str], float]:
+    """:func:`predict_counts` once two reads a timer period apart agree (every worker has
+    written what it queued)."""
+    deadline = time.monotonic() + timeout
+    counts = predict_counts(url)
+    while time.monotonic() < deadline:
+        time.sleep(2 * FLUSH_SECONDS)
+        again = predict_counts(url)
+        if again == counts:
+            return counts
+        counts = again
+    raise AssertionError(f"/metrics counts still changing after {timeout}s")
+
+
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory,
@@ -187,7 +201,7 @@ def test_mixed_concurrent_load_no_5xx_and_no_worker_lost(server: Server) -> None
     total, clients, budget_s = 900, 8, 120.0
     before = worker_pids(server.pid)
     assert len(before) == WORKERS
-    counts_before = predict_counts(server.url)
+    counts_before = settled_counts(server.url)  # earlier tests' requests all written
     deadline = time.monotonic() + budget_s
     local = threading.local()
 
