@@ -37,7 +37,6 @@ import pyarrow.parquet as pq
 from crashed.core.features import COUNT_FEATURES, RAW_FEATURES
 from crashed.core.prediction_log import COLUMNS, SCHEMA, day_prefix
 from crashed.ports import Lake
-from crashed.serving.predictor import as_text
 
 if TYPE_CHECKING:
     from crashed.serving.metrics import ServingMetrics
@@ -274,9 +273,8 @@ def to_table(rows: Sequence[Record]) -> pa.Table:
     if SOURCE_BATCH in sources or any(
         m.predictor.features != RAW_FEATURES for m in distinct.values()
     ):
-        memo: dict[tuple[int, str, object], str | None] = {}
         values = tuple(
-            _in_log_order(m, source, v, memo)
+            _in_log_order(m, source, v)
             for m, source, v in zip(models, sources, values, strict=True)
         )
     features = list(zip(*values, strict=True))
@@ -314,42 +312,16 @@ def _counts(text: pa.Array, column: Sequence[str | None]) -> pa.Array:
         return pa.array([_count(v) for v in column], pa.int64())
 
 
-def _in_log_order(
-    model: LoadedModel,
-    source: str,
-    values: Any,
-    memo: dict[tuple[int, str, object], str | None],
-) -> tuple[str | None, ...]:
+def _in_log_order(model: LoadedModel, source: str, values: Any) -> tuple[str | None, ...]:
     """A record's resolved values in :data:`RAW_FEATURES` order (None for a feature the
-    model does not use)."""
-    if source == SOURCE_GET:
-        names = model.predictor.features
-        if names == RAW_FEATURES:
-            return values  # type: ignore[no-any-return]
-        by_name = dict(zip(names, values, strict=True))
-    else:
-        by_name = _resolve(model, values, memo)
+    model does not use); a batch row is resolved here, as the model saw it."""
+    predictor = model.predictor
+    if source != SOURCE_GET:
+        values = predictor.resolve(values)
+    if predictor.features == RAW_FEATURES:
+        return values  # type: ignore[no-any-return]
+    by_name = dict(zip(predictor.features, values, strict=True))
     return tuple(by_name.get(feature) for feature in RAW_FEATURES)
-
-
-def _resolve(
-    model: LoadedModel, raw: Mapping[str, Any], memo: dict[tuple[int, str, object], str | None]
-) -> dict[str, str | None]:
-    """A batch row's values as the model saw them (``Encoder.resolve``, one feature at a time,
-    remembered per distinct raw value within a flush)."""
-    encoder = model.predictor.encoder
-    out: dict[str, str | None] = {}
-    for feature in encoder.features:
-        present = feature in raw
-        key = (id(model), feature, raw[feature] if present else _ABSENT)
-        if key not in memo:
-            given = {feature: as_text(raw[feature])} if present else {}
-            memo[key] = encoder.resolve(given)[feature]
-        out[feature] = memo[key]
-    return out
-
-
-_ABSENT = object()
 
 
 def _count(value: str | None) -> int | None:

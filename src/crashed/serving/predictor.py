@@ -160,6 +160,16 @@ class Predictor:
                 row[column] = number
         return entries
 
+    def resolve(self, instance: Mapping[str, object]) -> tuple[str | None, ...]:
+        """What :meth:`encode` resolves ``instance`` to, in :attr:`features` order, from the
+        remembered entries (the prediction log's flusher, for batch rows)."""
+        known = self._known
+        values = []
+        for feature in self.features:
+            raw = instance.get(feature, _ABSENT)
+            values.append((known[feature].get(raw) or self._learn(feature, raw))[0])
+        return tuple(values)
+
     def _learn(self, feature: str, raw: object) -> _Entry:
         """What ``feature=raw`` resolves to and the columns it writes, found by the encoder
         itself (FeatureError when it does not encode: then nothing is remembered)."""

@@ -6,18 +6,19 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
 
 from crashed.adapters.local_lake import LocalLake
-from crashed.core.features import COUNT_FEATURES
+from crashed.core.features import COUNT_FEATURES, RAW_FEATURES
 from crashed.monitoring.log_reader import read_log
 from crashed.serving.app import create_app
 from crashed.serving.metrics import ServingMetrics
 from crashed.serving.model_state import LoadedModel, ModelState
-from crashed.serving.prediction_log import PredictionLog
+from crashed.serving.prediction_log import PredictionLog, to_table
 
 if TYPE_CHECKING:
     from tests.serving_fixtures import Served
@@ -265,3 +266,26 @@ def test_close_gives_up_on_a_hung_lake(served: Served, model: LoadedModel) -> No
         assert len(log._queue) == 3  # not written, not lost silently: still queued
     finally:
         lake.release.set()
+
+
+def test_columns_follow_the_schema_whatever_the_models_feature_order(model: LoadedModel) -> None:
+    """A model using fewer features, in another order: each value lands in its own column and
+    the feature it lacks is null, for single and batch rows alike."""
+    names = tuple(reversed(RAW_FEATURES[1:]))  # lacks RAW_FEATURES[0], reversed
+    predictor = SimpleNamespace(
+        features=names, resolve=lambda instance: tuple(instance.get(f) for f in names)
+    )
+    partial = SimpleNamespace(predictor=predictor, info=model.info)
+    single = tuple("2" if f in COUNT_FEATURES else f"get-{f}" for f in names)
+    batch = {f: "3" if f in COUNT_FEATURES else f"batch-{f}" for f in names}
+    table = to_table(
+        [
+            (time.time(), partial, "a", "get", single, 0.5, 1, 1.0),
+            (time.time(), partial, "b", "batch", batch, 0.25, 0, 1.0),
+        ]
+    ).to_pylist()
+    assert [row[RAW_FEATURES[0]] for row in table] == [None, None]
+    category = next(f for f in names if f not in COUNT_FEATURES)
+    count = next(f for f in names if f in COUNT_FEATURES)
+    assert [row[category] for row in table] == [f"get-{category}", f"batch-{category}"]
+    assert [row[count] for row in table] == [2, 3]
