@@ -10,8 +10,8 @@ predictor, the JSON body, the Prometheus counters, the prediction log. Errors ar
 Why not a Flask view: Flask's per-request machinery (request and app contexts, URL routing,
 hooks, a response object) costs about as much as the prediction itself. Measured under the
 same gunicorn configuration (``bench/bench_http.py``, docs/serving.md), the same ``respond``
-behind a Flask route reached 54–70 % of a trivial Flask endpoint's requests/s, this layer
-77–87 % (target 90 %).
+behind a Flask route reached 64–76 % of a trivial Flask endpoint's requests/s, this layer
+83–93 % (target 90 %).
 """
 
 from __future__ import annotations

@@ -20,7 +20,10 @@ strings and a proxy DMatrix are made once per thread, and the row path calls
 ``XGBoosterPredictFromDense`` (the call ``inplace_predict`` makes itself) directly with them:
 about 2.5x less time per row. The direct call is checked against ``inplace_predict`` when the
 predictor is built; if XGBoost's internals ever change, the predictor falls back to the public
-method (logged once).
+method (logged once). What remains is XGBoost's: per call it still re-initialises the proxy's
+context, compiling ``std::regex`` objects to parse ``device="cpu"`` (about half the call's
+instructions, ``bench/bench_instructions.py``; fixed upstream in dmlc/xgboost#12306, not in a
+release as of 3.2.0), and parses the JSON config and array interface.
 """
 
 from __future__ import annotations
