@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import math
@@ -43,6 +44,7 @@ import numpy as np
 
 from crashed.core.encoder import FeatureError
 from crashed.core.model_bundle import ModelBundle
+from crashed.serving.forest import TOLERANCE, Forest
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,7 @@ class _ThreadBuffers(threading.local):
 class Predictor:
     """Scores raw feature values with a loaded :class:`ModelBundle` (thread-safe)."""
 
-    def __init__(self, bundle: ModelBundle, *, direct: bool = True) -> None:
+    def __init__(self, bundle: ModelBundle, *, direct: bool = True, forest: bool = True) -> None:
         self.bundle = bundle
         self.encoder = bundle.encoder
         self.booster = bundle.booster
@@ -118,8 +120,12 @@ class Predictor:
         self._local = _ThreadBuffers()
         self._unknown = self.encoder.encode_one(dict.fromkeys(self.features))
         self._known: dict[str, dict[object, _Entry]] = {f: {} for f in self.features}
-        self.direct = direct and _direct_call_works(self)
-        if direct and not self.direct:
+        self.forest = Forest.compile(self.booster) if forest else None
+        if self.forest is not None and not _forest_agrees(self, self.forest):
+            log.warning("predictor: the compiled forest disagrees with XGBoost; not used")
+            self.forest = None
+        self.direct = direct and self.forest is None and _direct_call_works(self)
+        if direct and self.forest is None and not self.direct:
             log.warning("predictor: direct XGBoost call unavailable; using inplace_predict")
 
     # ---- single row ---------------------------------------------------------------------
@@ -193,7 +199,10 @@ class Predictor:
     def _new_buffers(self) -> np.ndarray:
         local = self._local
         local.row = np.zeros(self.width, dtype=np.float32)
-        local.call = _make_direct_call(self.booster, local.row) if self.direct else None
+        if self.forest is not None:
+            local.call = functools.partial(self.forest.predict, local.row)
+        else:
+            local.call = _make_direct_call(self.booster, local.row) if self.direct else None
         return local.row
 
     # ---- batch ---------------------------------------------------------------------------
@@ -312,6 +321,23 @@ def _direct_call_works(predictor: Predictor) -> bool:
         log.debug("predictor: direct call check failed", exc_info=True)
         return False
     return True
+
+
+def _forest_agrees(predictor: Predictor, forest: Forest) -> bool:
+    """Whether ``forest`` gives what ``inplace_predict`` gives (within the forest's tolerance)
+    on the sample rows and on random rows with missing values."""
+    rng = np.random.default_rng(1)
+    probes = _sample_rows(predictor)
+    for _ in range(64):
+        row = rng.integers(0, 4, predictor.width).astype(np.float32)
+        row[rng.random(predictor.width) < 0.3] = np.nan
+        probes.append(row)
+    matrix = np.stack(probes)
+    expected = predictor.booster.inplace_predict(matrix, validate_features=False)
+    return all(
+        abs(forest.predict(row) - float(want)) <= TOLERANCE
+        for row, want in zip(matrix, expected, strict=True)
+    )
 
 
 def _sample_rows(predictor: Predictor) -> list[np.ndarray]:

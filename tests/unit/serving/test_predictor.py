@@ -82,8 +82,14 @@ def test_invariances(real: Predictor) -> None:
 
 
 @pytest.mark.real_data
-def test_real_model_is_served_through_the_direct_call(real: Predictor) -> None:
-    assert real.direct, "the direct XGBoost call failed its self-check on this XGBoost version"
+def test_real_model_is_served_through_the_compiled_forest(real: Predictor) -> None:
+    assert real.forest is not None, "the compiled forest failed its self-check against XGBoost"
+
+
+def test_without_the_forest_the_direct_call_serves(real_model: ModelBundle) -> None:
+    predictor = Predictor(real_model, forest=False)
+    assert predictor.forest is None
+    assert predictor.direct, "the direct XGBoost call failed its self-check on this XGBoost version"
 
 
 # ---- equivalence with the batch (training) path --------------------------------------------
@@ -122,8 +128,8 @@ def test_encode_one_equals_encode_frame_on_real_rows(
 def test_direct_call_matches_public_inplace_predict(
     small_model: TrainedModel, crash_rows: Callable[..., pd.DataFrame]
 ) -> None:
-    direct = Predictor(small_model.bundle())
-    public = Predictor(small_model.bundle(), direct=False)
+    direct = Predictor(small_model.bundle(), forest=False)
+    public = Predictor(small_model.bundle(), direct=False, forest=False)
     assert direct.direct and not public.direct
     for _, row in crash_rows(rows=100, seed=3).iterrows():
         params = as_params(row)
