@@ -8,10 +8,12 @@ warm-up, then on for N requests (real Oct–Dec 2018 crashes as query strings), 
 - ``trivial``: ``bench/trivial_app.py`` (the HTTP benchmark's baseline);
 - ``crashed``: ``crashed.cli.inference:serving_app()`` with the prediction log on (its flusher
   writes inline at the end of the measured requests, so its per-row cost is counted);
-- ``crashed_log_off``: the same with ``CRASHED_PREDICTION_LOG=0``.
+- ``crashed_log_off``: the same with ``CRASHED_PREDICTION_LOG=0``;
+- ``crashed_xgboost``: the log on, single rows scored by XGBoost's own call instead of the
+  compiled forest (``CRASHED_SERVING_FOREST=0``).
 
 For the crashed cases it also reports what XGBoost's ``XGBoosterPredictFromDense`` costs (the
-request's one ctypes call, counted at ``ffi_call``), and
+request's one ctypes call, counted at ``ffi_call``; zero when the compiled forest serves), and
 the part of it that is ``MakeDeviceOrd`` (XGBoost >= 2.0 compiles ``std::regex`` objects to parse
 ``device="cpu"`` on every in-place prediction; fixed upstream in dmlc/xgboost#12306, not in a
 release as of 3.2.0). gunicorn's own work per request (HTTP parsing, access log, sockets) is not
@@ -36,7 +38,11 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-CASES = ("trivial", "crashed", "crashed_log_off")
+CASES = ("trivial", "crashed", "crashed_log_off", "crashed_xgboost")
+ENV = {
+    "crashed_log_off": {"CRASHED_PREDICTION_LOG": "0"},
+    "crashed_xgboost": {"CRASHED_SERVING_FOREST": "0"},
+}
 XGBOOST_SYMBOLS = {
     "xgboost_call": "ffi_call",  # the request's one ctypes call: XGBoosterPredictFromDense
     "xgboost_device_string_regex": "MakeDeviceOrd",
@@ -203,7 +209,7 @@ def main() -> None:
         (work / "prometheus").mkdir()
         results = {}
         for case in CASES:
-            env = base | ({"CRASHED_PREDICTION_LOG": "0"} if case == "crashed_log_off" else {})
+            env = base | ENV.get(case, {})
             results[case] = measure(case, args.requests, queries, env, work)
             print(
                 f"{case:<16} {results[case]['per_request']:>9,} instructions / request", flush=True
@@ -211,7 +217,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     trivial = results["trivial"]["per_request"]
-    for case in ("crashed", "crashed_log_off"):
+    for case in CASES[1:]:
         row = results[case]
         regex = row["xgboost_device_string_regex_per_request"]
         xgboost = row["xgboost_call_per_request"]

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     gate_bootstrap_seed: int = Field(default=0, ge=0)
     report_min_segment_positives: int = Field(default=10, ge=0)
     shadow_window_days: int = Field(default=7, ge=1, le=366)
+    crashed_serving_forest: bool = True
+    """Serve single rows through the compiled forest (``crashed.serving.forest``) when the
+    model is one it covers and it agrees with XGBoost at load; off: XGBoost's own call."""
 
     # The closed loop: prediction log, monitor thresholds, triggered retraining (DESIGN §8).
     crashed_prediction_log: bool = True

@@ -95,6 +95,8 @@ class ModelState:
     retry_seconds: float = DEFAULT_RETRY_SECONDS
     lake_problem: str | None = None
     """Why there is no lake (``lake`` None): the not-ready reason, e.g. missing credentials."""
+    forest: bool = True
+    """Serve single rows through the compiled forest when it agrees with XGBoost."""
     model: LoadedModel | None = None
     reason: str = "model not loaded yet"
     reference: Reference | None = None
@@ -122,6 +124,7 @@ class ModelState:
             lake=lake,
             cache_dir=settings.home / "cache",
             lake_problem=lake_problem,
+            forest=settings.crashed_serving_forest,
         )
 
     @property
@@ -265,7 +268,7 @@ class ModelState:
             raise _NotReady(f"artifact metrics is not JSON: {error}") from None
         if not isinstance(metrics, dict):
             raise _NotReady("artifact metrics is not a JSON object")
-        predictor = Predictor(bundle)
+        predictor = Predictor(bundle, forest=self.forest)
         try:
             predictor.predict_one({})  # warm up, and prove the documented defaults encode
         except FeatureError as error:

@@ -12,10 +12,11 @@ import xgboost as xgb
 
 from crashed.core.model_bundle import ModelBundle
 from crashed.serving.forest import MAX_DEPTH, Forest
+from crashed.serving.model_state import ModelState
 from crashed.serving.predictor import Predictor, _forest_agrees
 
 if TYPE_CHECKING:
-    from tests.serving_fixtures import TrainedModel
+    from tests.serving_fixtures import Served, TrainedModel
 
 
 def random_rows(width: int, count: int, seed: int) -> np.ndarray:
@@ -97,3 +98,13 @@ def test_a_forest_that_disagrees_is_not_used(
     assert other is not None
     assert _forest_agrees(predictor, predictor.forest)  # type: ignore[arg-type]
     assert not _forest_agrees(predictor, other)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_setting_chooses_the_single_row_path(served: Served, enabled: bool) -> None:
+    settings = served.settings.model_copy(update={"crashed_serving_forest": enabled})
+    state = ModelState.from_settings(settings, served.lake)
+    assert state.load()
+    predictor = state.model.predictor  # type: ignore[union-attr]
+    assert (predictor.forest is not None) is enabled
+    assert predictor.direct is not enabled  # XGBoost's direct call when the forest is off
