@@ -5,7 +5,8 @@ one-row pandas DataFrame, one-hot it with ``pd.get_dummies`` (every raw value, i
 exact ``accident_time``), reindex to the training columns, ``XGBClassifier.predict`` on the
 frame's values (as the demo's ``build_feature_matrix`` did).
 Ours: ``Predictor.predict_one`` (encoder resolve + encode_one, remembered per raw value, into
-a preallocated float32 row, one in-place booster call, nthread=1).
+a preallocated float32 row, scored by the compiled forest, ``crashed.serving.forest``);
+``ours_public_api`` is the same predictor scoring through XGBoost's public ``inplace_predict``.
 
 Both models are trained here on the same rows (Jan–Sep 2018) and both paths score the same
 requests (real Oct–Dec 2018 crashes, as query-style text values), in alternating rounds so
@@ -101,7 +102,9 @@ def main() -> None:
     result = train_ours(train_frame)
     bundle = ModelBundle.from_bytes(result.bundle.to_bytes(), nthread=1)
     ours = Predictor(bundle)
-    public = Predictor(ModelBundle.from_bytes(result.bundle.to_bytes(), nthread=1), direct=False)
+    public = Predictor(
+        ModelBundle.from_bytes(result.bundle.to_bytes(), nthread=1), direct=False, forest=False
+    )
     original = OriginalPath(train_frame)
     print(
         f"  trained in {time.perf_counter() - started:.1f}s; ours {result.best_rounds} trees "
