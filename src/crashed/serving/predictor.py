@@ -1,8 +1,10 @@
-"""The serving fast path: raw request values → one ``float32`` row → one booster call.
+"""The serving fast path: raw request values → one ``float32`` row → one score.
 
 Per request: :meth:`Encoder.resolve` (defaults for what the request leaves out), the row
-encoded into a per-thread preallocated ``float32`` buffer, and XGBoost's lock-free in-place
-prediction on that row with ``nthread=1``. No pandas, no DMatrix.
+encoded into a per-thread preallocated ``float32`` buffer, and the row scored by the compiled
+forest (:mod:`crashed.serving.forest`) when it covers the model and agreed with XGBoost at load,
+else by XGBoost's lock-free in-place prediction with ``nthread=1``. No pandas, no DMatrix.
+Batches are always scored by XGBoost (one call for all rows).
 
 Encoding is :meth:`Encoder.resolve` + :meth:`Encoder.encode_one` (the one parser), remembered
 per raw feature value: each feature resolves and writes its own columns independently, so what
@@ -13,10 +15,11 @@ every request is replayed: several times cheaper than resolving and encoding fro
 remembered value also keeps its JSON member (``"feature":"value"``), so the response's
 ``features`` object is one ``join`` rather than a ``json.dumps`` per request.
 
-Most of the time of ``Booster.inplace_predict`` on a single row is fixed overhead: in Python
-around the C call (type dispatch, a JSON array interface, a JSON config, the output copy) and
-in C++ (a proxy DMatrix per call). Because each thread's row buffer never moves, both JSON
-strings and a proxy DMatrix are made once per thread, and the row path calls
+Without the forest: most of the time of ``Booster.inplace_predict`` on a single row is fixed
+overhead: in Python around the C call (type dispatch, a JSON array interface, a JSON config,
+the output copy) and in C++ (a proxy DMatrix per call). Because each thread's row buffer
+never moves, both JSON strings and a proxy DMatrix are made once per thread, and the row path
+calls
 ``XGBoosterPredictFromDense`` (the call ``inplace_predict`` makes itself) directly with them:
 about 2.5x less time per row. The direct call is checked against ``inplace_predict`` when the
 predictor is built; if XGBoost's internals ever change, the predictor falls back to the public
