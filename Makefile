@@ -64,8 +64,10 @@ bench: install  ## Benchmarks (numbers go to bench/results and the README)
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_bootstrap.py
 	$(BIN)/python bench/bench_predict.py
+	$(BIN)/python bench/bench_forest.py
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_switch.py
+	$(BIN)/python bench/bench_instructions.py  # needs valgrind (Debian package)
 
 clean:  ## Remove local state (keeps .venv)
 	rm -rf .crashed .pytest_cache
