@@ -539,16 +539,7 @@ def report_log(
         "http_log",
         {
             "benchmark": "HTTP GET /predict with the prediction log on vs off (same gunicorn)",
-            "machine": machine(),
-            "client": client,
-            "connections": args.connections,
-            "duration_s": args.duration,
-            "rounds": args.rounds,
-            "gunicorn": {
-                "workers": workers,
-                "worker_class": "gthread",
-                "threads": os.environ.get("GUNICORN_THREADS", "4"),
-            },
+            **run_setup(args, client, workers),
             "distinct_requests": len(requests),
             "log_files_written": files,
             "summary": summary,
@@ -623,6 +614,22 @@ def check_agreement(
     theirs = np.array(bench_mlserver.probabilities(answer))
     ours = np.array([predictor.predict_one(params).probability for params, _ in chosen])
     return float(np.max(np.abs(theirs - ours)))
+
+
+def run_setup(args: argparse.Namespace, client: str, workers: int) -> dict[str, Any]:
+    """How a run was made (machine, client, load shape, gunicorn), for every result file."""
+    return {
+        "machine": machine(),
+        "client": client,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "gunicorn": {
+            "workers": workers,
+            "worker_class": "gthread",
+            "threads": os.environ.get("GUNICORN_THREADS", "4"),
+        },
+    }
 
 
 def paired_ratio(ours: list[dict[str, Any]], base: list[dict[str, Any]]) -> float:
@@ -705,16 +712,7 @@ def report(
         "http",
         {
             "benchmark": "HTTP /predict under gunicorn vs trivial Flask endpoint and MLServer",
-            "machine": machine(),
-            "client": client,
-            "connections": args.connections,
-            "duration_s": args.duration,
-            "rounds": args.rounds,
-            "gunicorn": {
-                "workers": workers,
-                "worker_class": "gthread",
-                "threads": os.environ.get("GUNICORN_THREADS", "4"),
-            },
+            **run_setup(args, client, workers),
             "mlserver": {"note": mlserver_note, "parallel_workers": workers},
             "mlserver_max_abs_probability_difference": agreement,
             "distinct_requests": len(requests),

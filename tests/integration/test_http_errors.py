@@ -38,9 +38,8 @@ def server(
     serve_model: Callable[..., Served],
 ) -> Iterator[Server]:
     served = serve_model(tmp_path_factory.mktemp("errors") / "home", small_model, "run-a")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CRASHED_REQUEST_READ_SECONDS", str(READ_SECONDS))
-        server = start_prod(served, served.home / "server.log")
+    extra = {"CRASHED_REQUEST_READ_SECONDS": str(READ_SECONDS)}
+    server = start_prod(served, served.home / "server.log", extra)
     yield server
     server.stop()
 
